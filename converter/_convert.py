@@ -1,0 +1,202 @@
+"""The convert pipeline: load, convert, stage, validate, then move into place."""
+
+from __future__ import annotations
+
+__all__ = ["ConvertOptions", "convert", "default_output_path"]
+
+import dataclasses
+import time
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+
+from converter import _model_io
+from converter._decide import value_kind
+from converter._engine import EngineOptions, convert_in_place
+from converter._errors import ConversionError, NothingToConvertError, UsageError
+from converter._results import ConversionResult, ConversionStats, ValidationReport
+from converter._validate import ValidationOptions, validate_converted
+
+TARGETS = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
+ENGINES = ("halfconv", "onnxconverter-common")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertOptions:
+    """Options of ``halfconv convert``; the CLI flags map one to one onto these fields."""
+
+    output: Path | None = None  # default: MODEL.fp16.onnx / MODEL.bf16.onnx beside the input
+    target: str = "fp16"  # fp16 | bf16
+    keep_ops: tuple[str, ...] = ()  # op types that stay float32, on top of the default policy
+    keep_nodes: tuple[str, ...] = ()  # node names that stay float32
+    keep_io_types: bool = True  # keep float32 graph inputs and outputs
+    engine: str = "halfconv"  # halfconv | onnxconverter-common
+    force: bool = False  # overwrite an existing output
+    validate: bool = True  # checker, ORT load and numeric check before the file is kept
+    sample: Path | None = None  # .npz of real inputs for the numeric check
+    allow_nonfinite: bool = False  # accept inf/NaN that appear only after conversion
+    use_default_policy: bool = True  # False drops the default keep-float32 table
+
+    def check(self) -> None:
+        if self.target not in TARGETS:
+            raise UsageError(f"unknown target '{self.target}'", "use fp16 or bf16")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine '{self.engine}'", "use halfconv or onnxconverter-common")
+        if self.engine == "onnxconverter-common" and self.target != "fp16":
+            raise UsageError("onnxconverter-common converts to fp16 only", "use --engine halfconv for bf16")
+        if self.engine == "onnxconverter-common" and not self.use_default_policy:
+            raise UsageError(
+                "--no-default-policy applies to the halfconv engine only",
+                "drop it or use --engine halfconv",
+            )
+        if not self.validate and self.sample is not None:
+            raise UsageError("--sample and --no-validate are mutually exclusive", "drop one of them")
+
+
+def default_output_path(input_path: Path, target: str) -> Path:
+    stem = input_path.name[: -len(".onnx")] if input_path.name.endswith(".onnx") else input_path.name
+    return input_path.with_name(f"{stem}.{target}.onnx")
+
+
+def _has_float32(model: ir.Model) -> bool:
+    for graph in model.graphs():
+        if any(value_kind(v) in ("float", "container") for v in (*graph.inputs, *graph.initializers.values())):
+            return True
+        for node in graph:
+            if any(value_kind(v) in ("float", "container") for v in node.outputs):
+                return True
+            if node.op_type == "Constant" and any(
+                a in node.attributes for a in ("value_float", "value_floats")
+            ):
+                return True
+    return False
+
+
+def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) -> ConversionResult:
+    """Convert the model at ``input_path``; the input is never modified.
+
+    Raises a ``HalfconvError`` subclass for every user-facing failure; nothing is left on
+    disk unless the whole conversion and its validation succeed.
+    """
+    started = time.perf_counter()
+    options.check()
+    input_path = Path(input_path)
+    loaded = _model_io.load_model(input_path)
+    output_path = options.output or default_output_path(input_path, options.target)
+    _model_io.check_output_path(input_path, output_path, options.force, loaded.external_files)
+    size_before = _model_io.model_size_bytes(input_path)
+    target = TARGETS[options.target]
+
+    if not _has_float32(loaded.model):
+        raise NothingToConvertError(
+            f"{input_path} has no float32 tensors to convert (already {_float_kinds(loaded.model)})",
+            "nothing was written",
+        )
+
+    with _model_io.AtomicOutput(output_path) as staged:
+        if options.engine == "halfconv":
+            stats = _convert_halfconv(loaded, options, target, staged)
+        else:
+            stats = _convert_occ(loaded, options, staged)
+        if options.validate:
+            validation = validate_converted(
+                input_path,
+                staged.model_path,
+                bfloat16=target == ir.DataType.BFLOAT16,
+                options=ValidationOptions(options.sample, options.allow_nonfinite),
+            )
+        else:
+            validation = ValidationReport(
+                "skipped", False, None, (), None, ("all checks: --no-validate was given",)
+            )
+        size_after = _model_io.model_size_bytes(staged.model_path)
+        data_path = staged.commit()
+
+    return ConversionResult(
+        input_path=str(input_path),
+        output_path=str(output_path),
+        external_data_path=str(data_path) if data_path else None,
+        target=options.target,
+        engine=options.engine,
+        keep_io_types=options.keep_io_types,
+        stats=stats,
+        size_bytes_before=size_before,
+        size_bytes_after=size_after,
+        validation=validation,
+        wall_time_s=time.perf_counter() - started,
+    )
+
+
+def _float_kinds(model: ir.Model) -> str:
+    kinds = set()
+    for graph in model.graphs():
+        for value in (*graph.inputs, *graph.initializers.values()):
+            if isinstance(value.type, ir.TensorType) and value.type.dtype.is_floating_point():
+                kinds.add(str(value.type.dtype.name).lower())
+    return "holds " + ", ".join(sorted(kinds)) if kinds else "no float tensors at all"
+
+
+def _convert_halfconv(
+    loaded: _model_io.LoadedModel, options: ConvertOptions, target: ir.DataType, staged: _model_io.AtomicOutput
+) -> ConversionStats:
+    engine_options = EngineOptions(
+        target=target,
+        keep_ops=frozenset(options.keep_ops),
+        keep_nodes=frozenset(options.keep_nodes),
+        keep_io_types=options.keep_io_types,
+        use_default_policy=options.use_default_policy,
+    )
+    _ensure_types(loaded.model)
+    stats, recorder = convert_in_place(loaded.model, engine_options)
+    if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
+        raise NothingToConvertError(
+            f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
+            "nothing was written; see --explain for the reasons",
+        )
+    use_external = bool(loaded.external_files) or (
+        _model_io.tensor_bytes(loaded.model) > _model_io.EXTERNAL_DATA_THRESHOLD_BYTES
+    )
+    _model_io.save_model(loaded.model, staged, use_external)
+    clamped, flushed = recorder.totals()
+    return dataclasses.replace(
+        stats, clamped_values=clamped, flushed_values=flushed, range_reports=recorder.reports()
+    )
+
+
+def _ensure_types(model: ir.Model) -> None:
+    """Run ONNX type inference when some node output has no type recorded."""
+    missing = any(
+        v.type is None for g in model.graphs() for n in g for v in n.outputs if v.name
+    )
+    if not missing:
+        return
+    from onnx_ir.passes.common import ShapeInferencePass
+
+    # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
+    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+
+
+def _convert_occ(
+    loaded: _model_io.LoadedModel, options: ConvertOptions, staged: _model_io.AtomicOutput
+) -> ConversionStats:
+    from converter._occ import convert_with_occ
+
+    try:
+        proto, stats = convert_with_occ(
+            loaded.path,
+            keep_ops=options.keep_ops,
+            keep_nodes=options.keep_nodes,
+            keep_io_types=options.keep_io_types,
+        )
+    except Exception as error:  # noqa: BLE001 - OCC raises arbitrary exceptions on models it cannot handle
+        raise ConversionError(
+            f"onnxconverter-common failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+            "try --engine halfconv",
+        ) from None
+    use_external = bool(loaded.external_files) or proto.ByteSize() > _model_io.EXTERNAL_DATA_THRESHOLD_BYTES
+    if use_external:
+        onnx.save(proto, str(staged.model_path), save_as_external_data=True, location=staged.data_name)
+    else:
+        onnx.save(proto, str(staged.model_path))
+    return stats

@@ -1,0 +1,207 @@
+"""Validation of a converted model before it is kept.
+
+1. ``onnx.checker`` full check by path (works past 2 GiB and with external data), which
+   includes strict shape and type inference;
+2. an ONNX Runtime CPU session loads the model;
+3. the float32 and converted models run on the same inputs (random within [0, 1) for
+   floats and {0, 1} for integers, or ``--sample FILE.npz``), and the maximum absolute
+   and relative error of every output is reported. Non-finite values that appear only in
+   the converted model fail validation unless allowed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ValidationOptions", "validate_converted"]
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from converter._errors import UsageError, ValidationFailedError
+from converter._results import OutputError, ValidationReport
+
+_ORT_TO_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationOptions:
+    sample: Path | None = None
+    allow_nonfinite: bool = False
+    seed: int = 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    for prefix in ("[ONNXRuntimeError] : ",):
+        text = text.replace(prefix, "")
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _session(path: Path, providers: list[str]) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+def _cuda_session(path: Path) -> ort.InferenceSession | None:
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return None
+    try:
+        session = _session(path, ["CUDAExecutionProvider"])
+    except Exception:  # noqa: BLE001 - any failure means CUDA is not usable here
+        return None
+    return session if "CUDAExecutionProvider" in session.get_providers() else None
+
+
+def _inputs(
+    session: ort.InferenceSession, options: ValidationOptions
+) -> tuple[dict[str, np.ndarray], str]:
+    if options.sample is not None:
+        try:
+            archive = np.load(options.sample, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"cannot read --sample {options.sample}: {error}", "pass an .npz saved with numpy.savez") from None
+        feeds: dict[str, np.ndarray] = {}
+        for model_input in session.get_inputs():
+            if model_input.name not in archive.files:
+                raise UsageError(
+                    f"--sample {options.sample} has no array named '{model_input.name}'",
+                    f"save one array per model input ({', '.join(i.name for i in session.get_inputs())})",
+                )
+            feeds[model_input.name] = np.asarray(archive[model_input.name])
+        return feeds, str(options.sample)
+    rng = np.random.default_rng(options.seed)
+    feeds = {}
+    for model_input in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in model_input.shape]
+        dtype = _ORT_TO_NUMPY.get(model_input.type)
+        if dtype is None:
+            raise ValidationFailedError(
+                f"cannot make a random value for input '{model_input.name}' of type {model_input.type}",
+                "pass --sample FILE.npz with real inputs, or --no-validate",
+            )
+        if np.issubdtype(dtype, np.floating):
+            feeds[model_input.name] = rng.random(shape, dtype=np.float32).astype(dtype)
+        elif dtype is np.bool_:
+            feeds[model_input.name] = rng.random(shape) < 0.5
+        else:
+            feeds[model_input.name] = rng.integers(0, 2, size=shape).astype(dtype)
+    return feeds, "random"
+
+
+def _cast_feeds(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    cast: dict[str, np.ndarray] = {}
+    for model_input in session.get_inputs():
+        dtype = _ORT_TO_NUMPY.get(model_input.type)
+        value = feeds[model_input.name]
+        cast[model_input.name] = value.astype(dtype) if dtype is not None else value
+    return cast
+
+
+def _compare(name: str, reference: object, converted: object) -> OutputError | None:
+    if not isinstance(reference, np.ndarray) or not isinstance(converted, np.ndarray):
+        return None
+    if reference.shape != converted.shape:
+        raise ValidationFailedError(
+            f"output '{name}' has shape {converted.shape} after conversion, {reference.shape} before",
+            "report this model to halfconv; use --keep-node to keep the producer in float32",
+        )
+    if reference.dtype.kind not in "fiub" or converted.dtype.kind not in "fiub":
+        return None
+    ref = reference.astype(np.float64)
+    out = converted.astype(np.float64)
+    ref_finite = np.isfinite(ref)
+    both = ref_finite & np.isfinite(out)
+    nonfinite = int(np.count_nonzero(ref_finite & ~np.isfinite(out)))
+    if not both.any():
+        return OutputError(name, 0.0, 0.0, nonfinite)
+    diff = np.abs(ref[both] - out[both])
+    max_abs = float(diff.max())
+    scale = float(np.abs(ref[both]).max())
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    return OutputError(name, max_abs, max_rel, nonfinite)
+
+
+def validate_converted(
+    reference_path: Path, converted_path: Path, *, bfloat16: bool, options: ValidationOptions
+) -> ValidationReport:
+    """Validate ``converted_path`` against ``reference_path``; raises ValidationFailedError."""
+    try:
+        onnx.checker.check_model(str(converted_path), full_check=True)
+    except Exception as error:  # checker and inference errors come as several types
+        raise ValidationFailedError(
+            f"the converted model fails the ONNX checker: {_first_line(error)}",
+            "this is a halfconv bug; please report it, and try --keep-op on the op named",
+        ) from None
+
+    skipped: list[str] = []
+    provider = "CPUExecutionProvider"
+    try:
+        converted = _session(converted_path, [provider])
+    except Exception as error:  # noqa: BLE001 - ORT raises several types for load failures
+        message = _first_line(error)
+        cuda = _cuda_session(converted_path) if bfloat16 else None
+        if cuda is not None:
+            converted, provider = cuda, "CUDAExecutionProvider"
+        elif bfloat16 and "NOT_IMPLEMENTED" in message:
+            skipped.append(
+                f"ORT load and numeric check: the CPU provider has no bfloat16 kernel ({message}) "
+                "and no CUDA provider could be created"
+            )
+            return ValidationReport("partial", True, None, (), None, tuple(skipped))
+        else:
+            raise ValidationFailedError(
+                f"ONNX Runtime cannot load the converted model: {message}",
+                "this is a halfconv bug; please report it, and try --keep-op on the op named",
+            ) from None
+
+    try:
+        reference = _session(reference_path, ["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001
+        skipped.append(f"numeric check: ONNX Runtime cannot load the float32 model ({_first_line(error)})")
+        return ValidationReport("partial", True, provider, (), None, tuple(skipped))
+
+    feeds, inputs_from = _inputs(reference, options)
+    try:
+        reference_outputs = reference.run(None, _cast_feeds(reference, feeds))
+    except Exception as error:  # noqa: BLE001
+        skipped.append(f"numeric check: the float32 model fails on these inputs ({_first_line(error)})")
+        return ValidationReport("partial", True, provider, (), inputs_from, tuple(skipped))
+    try:
+        converted_outputs = converted.run(None, _cast_feeds(converted, feeds))
+    except Exception as error:  # noqa: BLE001
+        raise ValidationFailedError(
+            f"the converted model fails at run time where the float32 model runs: {_first_line(error)}",
+            "this is a halfconv bug; please report it",
+        ) from None
+
+    names = [o.name for o in reference.get_outputs()]
+    errors = tuple(
+        e
+        for e in (_compare(n, r, c) for n, r, c in zip(names, reference_outputs, converted_outputs))
+        if e is not None
+    )
+    introduced = [e for e in errors if e.nonfinite_introduced]
+    if introduced and not options.allow_nonfinite:
+        worst = introduced[0]
+        raise ValidationFailedError(
+            f"output '{worst.name}' has {worst.nonfinite_introduced} non-finite value(s) that the float32 model does not",
+            "keep the overflowing ops in float32 with --keep-op/--keep-node, or pass --allow-nonfinite",
+        )
+    return ValidationReport("passed", True, provider, errors, inputs_from, tuple(skipped))

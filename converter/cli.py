@@ -1,0 +1,269 @@
+"""The ``halfconv`` command line: parse, call one library function, print the result.
+
+Library modules are imported inside the command functions so that ``halfconv --help``
+stays fast and never imports onnxruntime, torch or TensorFlow.
+"""
+
+from __future__ import annotations
+
+__all__ = ["build_parser", "main"]
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from converter._errors import HalfconvError
+
+if TYPE_CHECKING:
+    from converter._results import ConversionResult
+
+EXIT_INTERRUPTED = 130
+
+
+def _human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+# -- convert ---------------------------------------------------------------------------------
+
+
+def _add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a float32 ONNX model to float16 or bfloat16",
+        description=(
+            "Convert a float32 ONNX model to float16 (or bfloat16), keeping numerically "
+            "sensitive ops in float32, and validate the result before it is written."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="the float32 .onnx model (never modified)")
+    parser.add_argument("-o", "--output", type=Path, help="output path (default: MODEL.fp16.onnx beside the input)")
+    parser.add_argument("--target", choices=("fp16", "bf16"), default="fp16", help="target type (default: fp16)")
+    parser.add_argument(
+        "--keep-op", action="append", default=[], metavar="OP", help="keep every node of this op type in float32 (repeatable)"
+    )
+    parser.add_argument(
+        "--keep-node", action="append", default=[], metavar="NAME", help="keep this node in float32 (repeatable)"
+    )
+    parser.add_argument(
+        "--keep-io-types",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep float32 graph inputs and outputs (default: keep)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("halfconv", "onnxconverter-common"),
+        default="halfconv",
+        help="conversion engine (default: halfconv); onnxconverter-common runs for comparison",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--explain", action="store_true", help="list every node that stays float32 and why")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="skip the checker, ORT load and numeric check (e.g. a model too big to run here)",
+    )
+    parser.add_argument("--sample", type=Path, metavar="FILE.npz", help="real inputs for the numeric check, one array per input name")
+    parser.add_argument(
+        "--allow-nonfinite", action="store_true", help="accept inf/NaN outputs that appear only after conversion"
+    )
+    parser.add_argument(
+        "--no-default-policy",
+        dest="use_default_policy",
+        action="store_false",
+        help="drop the default keep-float32 table (see 'halfconv policy'); keep lists still apply",
+    )
+    parser.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from converter._convert import ConvertOptions, convert
+
+    options = ConvertOptions(
+        output=args.output,
+        target=args.target,
+        keep_ops=tuple(args.keep_op),
+        keep_nodes=tuple(args.keep_node),
+        keep_io_types=args.keep_io_types,
+        engine=args.engine,
+        force=args.force,
+        validate=args.validate,
+        sample=args.sample,
+        allow_nonfinite=args.allow_nonfinite,
+        use_default_policy=args.use_default_policy,
+    )
+    result = convert(args.model, options)
+    if args.json:
+        print(json.dumps(result.to_json_dict(), indent=2))
+    else:
+        print(format_conversion(result, explain=args.explain))
+    return 0
+
+
+def format_conversion(result: ConversionResult, *, explain: bool) -> str:
+    stats = result.stats
+    lines = [f"converted {result.input_path} -> {result.output_path} ({result.target}, engine {result.engine})"]
+    if result.external_data_path:
+        lines.append(f"  external data  {result.external_data_path}")
+    lines.append(
+        f"  nodes          {stats.nodes_total} total: {stats.nodes_converted} converted, "
+        f"{stats.nodes_kept_fp32} kept float32, {stats.nodes_without_float} without float tensors"
+    )
+    lines.append(
+        f"  weights        {stats.converted_weight_share:.1%} of {stats.float_weight_elements:,} float32 "
+        f"elements now {result.target}"
+    )
+    lines.append(f"  casts          {stats.casts_inserted} inserted, {stats.casts_removed} removed")
+    lines.append(f"  range          {stats.clamped_values} values clamped, {stats.flushed_values} flushed to zero")
+    for report in stats.range_reports[:10]:
+        lines.append(f"                 {report.name}: {report.clamped} clamped, {report.flushed} flushed of {report.elements}")
+    if len(stats.range_reports) > 10:
+        lines.append(f"                 ... {len(stats.range_reports) - 10} more tensors (see --json)")
+    ratio = result.size_bytes_after / result.size_bytes_before if result.size_bytes_before else 0.0
+    lines.append(
+        f"  size           {_human_bytes(result.size_bytes_before)} -> {_human_bytes(result.size_bytes_after)} ({ratio:.2f}x)"
+    )
+    validation = result.validation
+    if validation.status == "skipped":
+        lines.append("  validation     NOT VALIDATED (--no-validate)")
+    else:
+        where = validation.ort_provider or "no ORT session"
+        lines.append(f"  validation     {validation.status} (checker ok; {where}; {validation.inputs_from or 'no'} inputs)")
+        for output in validation.outputs:
+            lines.append(
+                f"                 output '{output.name}': max abs error {output.max_abs_error:.3g}, "
+                f"max rel error {output.max_rel_error:.3g}"
+                + (f", {output.nonfinite_introduced} new non-finite" if output.nonfinite_introduced else "")
+            )
+        for reason in validation.skipped:
+            lines.append(f"                 skipped: {reason}")
+    for note in stats.notes:
+        lines.append(f"  note           {note}")
+    lines.append(f"  time           {result.wall_time_s:.2f} s")
+    if explain:
+        lines.append("")
+        lines.append(_explain_table(result))
+    return "\n".join(lines)
+
+
+def _explain_table(result: ConversionResult) -> str:
+    kept = result.stats.kept_nodes
+    if not kept:
+        return "no node stays float32"
+    rows = [("NODE", "OP", "GRAPH", "KEPT", "SOURCE", "REASON")]
+    for node in kept:
+        what = "inputs " + ",".join(node.kept_inputs) if node.kept_inputs else "node"
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        rows.append((node.name or "(unnamed)", op, node.graph, what, node.source, node.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"{len(kept)} node(s) keep float32:"]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5])
+    return "\n".join(lines)
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+def _add_policy(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "policy",
+        help="print the default table of ops and inputs that stay float32",
+        description="Print the default precision policy: which ops and op inputs stay float32, and why.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.set_defaults(handler=_run_policy)
+
+
+def _run_policy(args: argparse.Namespace) -> int:
+    from converter import _policy
+
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "keep_ops": [vars_of(r) for r in _policy.DEFAULT_KEEP_OPS],
+                    "keep_inputs": [vars_of(r) for r in _policy.DEFAULT_KEEP_INPUTS],
+                    "float_only_domains": _policy.FLOAT_ONLY_DOMAINS,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    width = max(len(r.op_type) for r in _policy.DEFAULT_KEEP_OPS)
+    print("ops that stay float32:")
+    for rule in _policy.DEFAULT_KEEP_OPS:
+        print(f"  {rule.op_type.ljust(width)}  {rule.reason}")
+    print("inputs that stay float32 when their node converts:")
+    for input_rule in _policy.DEFAULT_KEEP_INPUTS:
+        print(f"  {input_rule.op_type}.{input_rule.input_name}  {input_rule.reason}")
+    print("domains that stay float32:")
+    for domain, reason in _policy.FLOAT_ONLY_DOMAINS.items():
+        print(f"  {domain}  {reason}")
+    return 0
+
+
+def vars_of(rule: object) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(rule)  # type: ignore[call-overload,no-any-return]
+
+
+# -- entry -------------------------------------------------------------------------------------
+
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _add_convert,
+    _add_policy,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from converter import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="halfconv",
+        description="Convert fp32 ONNX models to fp16, keep sensitive ops in fp32, and prove accuracy.",
+    )
+    parser.add_argument("--version", action="version", version=f"halfconv {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for add in _COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so staging folders are cleaned up.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return int(args.handler(args))
+    except HalfconvError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted - nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
