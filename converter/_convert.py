@@ -11,11 +11,14 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 
+from converter._graphs import all_graphs
+
 from converter import _model_io
 from converter._decide import value_kind
 from converter._engine import EngineOptions, convert_in_place
-from converter._errors import ConversionError, NothingToConvertError, UsageError
-from converter._results import ConversionResult, ConversionStats, ValidationReport
+from converter._errors import ConversionError, NothingToConvertError, UsageError, ValidationFailedError
+from converter._types import infer_element_types
+from converter._results import ConversionResult, ConversionStats, PhaseTimings, ValidationReport
 from converter._validate import ValidationOptions, validate_converted
 
 TARGETS = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
@@ -60,7 +63,7 @@ def default_output_path(input_path: Path, target: str) -> Path:
 
 
 def _has_float32(model: ir.Model) -> bool:
-    for graph in model.graphs():
+    for graph in all_graphs(model):
         if any(value_kind(v) in ("float", "container") for v in (*graph.inputs, *graph.initializers.values())):
             return True
         for node in graph:
@@ -83,34 +86,56 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
     options.check()
     input_path = Path(input_path)
     loaded = _model_io.load_model(input_path)
+    phases: dict[str, float] = {"load_s": time.perf_counter() - started}
     output_path = options.output or default_output_path(input_path, options.target)
     _model_io.check_output_path(input_path, output_path, options.force, loaded.external_files)
-    size_before = _model_io.model_size_bytes(input_path)
+    size_before = _model_io.model_size_bytes(input_path, loaded.external_files)
     target = TARGETS[options.target]
 
     if not _has_float32(loaded.model):
         raise NothingToConvertError(
-            f"{input_path} has no float32 tensors to convert (already {_float_kinds(loaded.model)})",
+            f"{input_path} has no float32 tensors to convert ({_float_kinds(loaded.model)})",
             "nothing was written",
         )
 
     with _model_io.AtomicOutput(output_path) as staged:
-        if options.engine == "halfconv":
-            stats = _convert_halfconv(loaded, options, target, staged)
-        else:
-            stats = _convert_occ(loaded, options, staged)
+        try:
+            if options.engine == "halfconv":
+                stats = _convert_halfconv(loaded, options, target, staged, phases)
+            else:
+                stats = _convert_occ(loaded, options, staged, phases)
+        except (NothingToConvertError, ConversionError):
+            # An invalid input (unknown op, dangling input) keeps every node float32 or
+            # breaks onnxconverter-common: blame the input, as after a failed validation.
+            _model_io.check_input_model(input_path)
+            raise
+        validate_started = time.perf_counter()
         if options.validate:
-            validation = validate_converted(
-                input_path,
-                staged.model_path,
-                bfloat16=target == ir.DataType.BFLOAT16,
-                options=ValidationOptions(options.sample, options.allow_nonfinite),
-            )
+            try:
+                validation = validate_converted(
+                    input_path,
+                    staged.model_path,
+                    bfloat16=target == ir.DataType.BFLOAT16,
+                    options=ValidationOptions(options.sample, options.allow_nonfinite),
+                )
+            except ValidationFailedError as error:
+                # Blame the input when it was already invalid, not the conversion.
+                _model_io.check_input_model(input_path)
+                if options.engine != "halfconv":
+                    raise ValidationFailedError(
+                        error.what.replace("the converted model", f"{options.engine}'s output"),
+                        "use --engine halfconv",
+                    ) from None
+                raise
         else:
             validation = ValidationReport(
                 "skipped", False, None, (), None, ("all checks: --no-validate was given",)
             )
-        size_after = _model_io.model_size_bytes(staged.model_path)
+        phases["validate_s"] = time.perf_counter() - validate_started
+        staged_data = staged.staging / staged.data_name
+        size_after = _model_io.model_size_bytes(
+            staged.model_path, (staged_data,) if staged_data.exists() else ()
+        )
         data_path = staged.commit()
 
     return ConversionResult(
@@ -125,21 +150,27 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
         size_bytes_after=size_after,
         validation=validation,
         wall_time_s=time.perf_counter() - started,
+        timings=PhaseTimings(**phases),
     )
 
 
 def _float_kinds(model: ir.Model) -> str:
     kinds = set()
-    for graph in model.graphs():
+    for graph in all_graphs(model):
         for value in (*graph.inputs, *graph.initializers.values()):
             if isinstance(value.type, ir.TensorType) and value.type.dtype.is_floating_point():
                 kinds.add(str(value.type.dtype.name).lower())
-    return "holds " + ", ".join(sorted(kinds)) if kinds else "no float tensors at all"
+    return "it already holds " + ", ".join(sorted(kinds)) if kinds else "it has no float tensors at all"
 
 
 def _convert_halfconv(
-    loaded: _model_io.LoadedModel, options: ConvertOptions, target: ir.DataType, staged: _model_io.AtomicOutput
+    loaded: _model_io.LoadedModel,
+    options: ConvertOptions,
+    target: ir.DataType,
+    staged: _model_io.AtomicOutput,
+    phases: dict[str, float],
 ) -> ConversionStats:
+    started = time.perf_counter()
     engine_options = EngineOptions(
         target=target,
         keep_ops=frozenset(options.keep_ops),
@@ -154,10 +185,13 @@ def _convert_halfconv(
             f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
             "nothing was written; see --explain for the reasons",
         )
+    phases["convert_s"] = time.perf_counter() - started
+    started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
         _model_io.tensor_bytes(loaded.model) > _model_io.EXTERNAL_DATA_THRESHOLD_BYTES
     )
     _model_io.save_model(loaded.model, staged, use_external)
+    phases["write_s"] = time.perf_counter() - started
     clamped, flushed = recorder.totals()
     return dataclasses.replace(
         stats, clamped_values=clamped, flushed_values=flushed, range_reports=recorder.reports()
@@ -165,23 +199,25 @@ def _convert_halfconv(
 
 
 def _ensure_types(model: ir.Model) -> None:
-    """Run ONNX type inference when some node output has no type recorded."""
-    missing = any(
-        v.type is None for g in model.graphs() for n in g for v in n.outputs if v.name
-    )
-    if not missing:
+    """Make sure every node output has an element type before planning."""
+    if infer_element_types(model):
         return
     from onnx_ir.passes.common import ShapeInferencePass
 
     # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
     ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    infer_element_types(model)
 
 
 def _convert_occ(
-    loaded: _model_io.LoadedModel, options: ConvertOptions, staged: _model_io.AtomicOutput
+    loaded: _model_io.LoadedModel,
+    options: ConvertOptions,
+    staged: _model_io.AtomicOutput,
+    phases: dict[str, float],
 ) -> ConversionStats:
     from converter._occ import convert_with_occ
 
+    started = time.perf_counter()
     try:
         proto, stats = convert_with_occ(
             loaded.path,
@@ -194,9 +230,12 @@ def _convert_occ(
             f"onnxconverter-common failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
             "try --engine halfconv",
         ) from None
+    phases["convert_s"] = time.perf_counter() - started
+    started = time.perf_counter()
     use_external = bool(loaded.external_files) or proto.ByteSize() > _model_io.EXTERNAL_DATA_THRESHOLD_BYTES
     if use_external:
         onnx.save(proto, str(staged.model_path), save_as_external_data=True, location=staged.data_name)
     else:
         onnx.save(proto, str(staged.model_path))
+    phases["write_s"] = time.perf_counter() - started
     return stats

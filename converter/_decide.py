@@ -62,7 +62,9 @@ class Plan:
 _FLOAT = ir.DataType.FLOAT
 _CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 # Ops whose first input only lends its shape (or is the value being cast): any type goes.
-_FREE_FIRST_INPUT = frozenset({"Cast", "CastLike", "RandomNormalLike", "RandomUniformLike", "EyeLike"})
+_FREE_FIRST_INPUT = frozenset(
+    {"Cast", "CastLike", "RandomNormalLike", "RandomUniformLike", "EyeLike", "Shape", "Size"}
+)
 # Ops whose float output type comes from an attribute that the rewrite updates.
 DTYPE_ATTRIBUTE_OPS = {
     "Cast": "to",
@@ -157,6 +159,8 @@ class _Decider:
         self.target_type_str = _target_type_str(options.target)
         self.plan = Plan({}, [], {}, {}, frozenset())
         self.matched_keep_nodes: set[str] = set()
+        # Values are not edited while planning, so each value's kind is computed once.
+        self.kind = functools.lru_cache(maxsize=None)(value_kind)
 
     # -- entry -------------------------------------------------------------------------
 
@@ -172,7 +176,7 @@ class _Decider:
     # -- one node ----------------------------------------------------------------------
 
     def _keep(self, node: ir.Node, path: str, reason: str, source: str) -> None:
-        float_inputs = [value_kind(v) == "float" for v in node.inputs]
+        float_inputs = [self.kind(v) == "float" for v in node.inputs]
         self.plan.nodes[node] = NodePlan(
             converted=False,
             input_requirements=[Requirement.ORIGINAL if f else None for f in float_inputs],
@@ -182,7 +186,7 @@ class _Decider:
         self.plan.kept.append(KeptNode(node.name or "", node.op_type, node.domain, path, reason, source))
 
     def _touches_float(self, node: ir.Node) -> bool:
-        kinds = [value_kind(v) for v in (*node.inputs, *node.outputs)]
+        kinds = [self.kind(v) for v in (*node.inputs, *node.outputs)]
         if any(k in ("float", "container") for k in kinds):
             return True
         if node.op_type in _CONTROL_FLOW and node.domain == "":
@@ -190,7 +194,7 @@ class _Decider:
         return False
 
     def _subgraph_touches_float(self, graph: ir.Graph) -> bool:
-        if any(value_kind(v) in ("float", "container") for v in (*graph.inputs, *graph.outputs)):
+        if any(self.kind(v) in ("float", "container") for v in (*graph.inputs, *graph.outputs)):
             return True
         return any(self._touches_float(n) for n in graph)
 
@@ -236,7 +240,7 @@ class _Decider:
                 f"no ONNX schema for {node.domain}::{node.op_type}, so its float16 typing is unknown",
                 "custom-domain",
             )
-        if any(value_kind(v) == "container" for v in (*node.inputs, *node.outputs)):
+        if any(self.kind(v) == "container" for v in (*node.inputs, *node.outputs)):
             return "sequence and optional values cannot be cast, so nodes on them stay float32", "sequence"
         if _named_subgraphs(node) and node.op_type not in _CONTROL_FLOW:
             return f"{node.op_type} carries a subgraph that halfconv does not convert", "spec"
@@ -269,11 +273,11 @@ class _Decider:
             if param == free_param:
                 continue
             kinds = [
-                value_kind(node.inputs[i] if side == "in" else node.outputs[i]) for side, i in members
+                self.kind(node.inputs[i] if side == "in" else node.outputs[i]) for side, i in members
             ]
             if "float" not in kinds:
                 continue
-            input_kinds = [value_kind(node.inputs[i]) for side, i in members if side == "in"]
+            input_kinds = [self.kind(node.inputs[i]) for side, i in members if side == "in"]
             if "unknown" in input_kinds:
                 self._keep(node, path, "an input's type is unknown after type inference", "unknown-type")
                 return
@@ -307,7 +311,7 @@ class _Decider:
         kept_reasons: list[str] = []
         for i, value in enumerate(node.inputs):
             type_str = signature.input_types[i]
-            if value_kind(value) != "float" or type_str == free_param:
+            if self.kind(value) != "float" or type_str == free_param:
                 requirements.append(None)
             elif type_str in converted_params:
                 requirements.append(Requirement.TARGET)
@@ -319,7 +323,7 @@ class _Decider:
                 else:
                     kept_reasons.append(f"the ONNX spec types {signature.input_names[i]} as {type_str}")
         outputs = [
-            value_kind(v) in ("float", "unknown") and signature.output_types[i] in converted_params
+            self.kind(v) in ("float", "unknown") and signature.output_types[i] in converted_params
             for i, v in enumerate(node.outputs)
         ]
         self.plan.nodes[node] = NodePlan(True, requirements, outputs, path)
@@ -340,7 +344,7 @@ class _Decider:
 
     def _control_flow(self, node: ir.Node, path: str) -> None:
         op = node.op_type
-        is_float = [value_kind(v) == "float" for v in node.outputs]
+        is_float = [self.kind(v) == "float" for v in node.outputs]
         if op == "If":
             self.plan.nodes[node] = NodePlan(True, [None] * len(node.inputs), list(is_float), path)
             for attr_name, graph in _named_subgraphs(node):
@@ -353,10 +357,10 @@ class _Decider:
         if op == "Loop":
             n_carried = len(node.inputs) - 2
             carried = [
-                value_kind(node.inputs[2 + k]) == "float" or value_kind(body.inputs[2 + k]) == "float"
+                self.kind(node.inputs[2 + k]) == "float" or self.kind(body.inputs[2 + k]) == "float"
                 for k in range(n_carried)
             ]
-            scan_out = [value_kind(v) == "float" for v in body.outputs[1 + n_carried :]]
+            scan_out = [self.kind(v) == "float" for v in body.outputs[1 + n_carried :]]
             self.plan.nodes[node] = NodePlan(
                 True,
                 [None, None, *(Requirement.TARGET if c else None for c in carried)],
@@ -376,11 +380,11 @@ class _Decider:
                 return
             n_states = len(node.inputs) - int(node.attributes["num_scan_inputs"].as_int())
             slot_float = [
-                value_kind(node.inputs[i]) == "float" or value_kind(body.inputs[i]) == "float"
+                self.kind(node.inputs[i]) == "float" or self.kind(body.inputs[i]) == "float"
                 for i in range(len(node.inputs))
             ]
             out_float = [
-                value_kind(node.outputs[i]) == "float" or value_kind(body.outputs[i]) == "float"
+                self.kind(node.outputs[i]) == "float" or self.kind(body.outputs[i]) == "float"
                 for i in range(len(node.outputs))
             ]
             del n_states

@@ -7,7 +7,8 @@ Steps, each linear in the size of the graph:
 3. initializers and Constant nodes convert only when every use wants the target type,
    so a weight shared with a float32 region keeps its precision there;
 4. one Cast per (value, type, graph) is inserted where a use needs a type the value
-   does not have, which is only ever on a float32/target boundary;
+   does not have, which is only ever on a float32/target boundary; subgraphs reuse a
+   Cast of an enclosing graph, and a graph output reuses a Cast made for a node;
 5. Casts of the original model that became no-ops are removed.
 Tensor data is converted lazily (see ``_tensors``) when the model is written.
 """
@@ -17,9 +18,12 @@ from __future__ import annotations
 __all__ = ["EngineOptions", "FloatConversionPass", "FloatConversionResult", "convert_in_place"]
 
 import dataclasses
+import math
 
 import numpy as np
 import onnx_ir as ir
+
+from converter._graphs import all_graphs
 
 from converter import _decide
 from converter._decide import Requirement, value_kind
@@ -80,6 +84,7 @@ class _Rewriter:
         self.original_dtype: dict[ir.Value, ir.DataType] = {}
         self.names: set[str] = set()
         self.casts: dict[tuple[int, ir.DataType, int], ir.Value] = {}
+        self.parent_graphs: dict[int, ir.Graph] = {}  # id(subgraph) -> the graph of its node
         self.casts_inserted = 0
         self.casts_removed = 0
         self.float_weight_elements = 0
@@ -88,7 +93,7 @@ class _Rewriter:
     # -- driver ----------------------------------------------------------------------------
 
     def run(self) -> ConversionStats:
-        graphs = [self.model.graph, *self.model.graph.subgraphs()]
+        graphs = all_graphs(self.model)
         self._lift_initializer_inputs()
         for graph in graphs:
             for value in _graph_values(graph):
@@ -111,6 +116,11 @@ class _Rewriter:
         for name in sorted(plan.unmatched_keep_nodes):
             self.notes.append(f"--keep-node {name} matched no node in the model")
         original_nodes = [n for g in graphs for n in g]
+        for graph in graphs:
+            for node in graph:
+                for subgraph in _decide._subgraphs(node):
+                    self.parent_graphs[id(subgraph)] = graph
+        self._rename_duplicate_nodes(graphs)
         self._settle_constants(plan)
         self._retype_outputs(plan)
         self._retype_graph_inputs(plan)
@@ -135,15 +145,42 @@ class _Rewriter:
             "removed from the input list, and the IR version raised to 4"
         )
 
+    def _rename_duplicate_nodes(self, graphs: list[ir.Graph]) -> None:
+        """ONNX Runtime refuses a graph with two nodes of one name: the first keeps it, later ones get a suffix.
+
+        Runs after planning, so --keep-node has matched every node of the original name.
+        """
+        renamed = 0
+        for graph in graphs:
+            seen: set[str] = set()
+            for node in graph:
+                if not node.name:
+                    continue
+                if node.name in seen:
+                    node.name = self._unique(node.name)
+                    renamed += 1
+                seen.add(node.name)
+        if renamed:
+            self.notes.append(
+                f"{renamed} node(s) renamed because an earlier node had the same name, "
+                "which ONNX Runtime does not accept"
+            )
+
     # -- planning adjustments -------------------------------------------------------------------
 
     def _settle_constants(self, plan: _decide.Plan) -> None:
-        """A Constant converts only if every use wants the target type, like an initializer."""
+        """A Constant converts only if every use wants the target type, like an initializer.
+
+        So does a Cast of the model: converted, it would hand float16-rounded values to
+        float32 consumers through a second Cast (float32 -> float16 -> float32).
+        """
         for node, node_plan in plan.nodes.items():
             if node.op_type == "Constant" and node.domain == "" and value_kind(node.outputs[0]) == "float":
                 self.float_weight_elements += _constant_elements(node)
-            if not (node.op_type in ("Constant", "ConstantOfShape") and node.domain == "" and node_plan.converted):
+            if node.op_type not in ("Constant", "ConstantOfShape", "Cast") or node.domain != "":
                 continue
+            if not (node_plan.converted and node_plan.output_to_target[0]):
+                continue  # kept already, or e.g. a Cast from float32 to int64: nothing to settle
             output = node.outputs[0]
             wants = {self._use_requirement(plan, usage.node, usage.idx) for usage in output.uses()}
             if output.is_graph_output():
@@ -212,7 +249,7 @@ class _Rewriter:
             source = ir.Tensor(np.asarray(node.attributes.pop("value_floats").as_floats(), dtype=np.float32))
         else:
             return
-        self.converted_weight_elements += int(np.prod(source.shape.numpy()))
+        self.converted_weight_elements += math.prod(source.shape.numpy())
         node.attributes.pop("value", None)
         node.attributes["value"] = ir.AttrTensor("value", eager_cast_tensor(source, label, self.target, self.recorder))
 
@@ -234,7 +271,8 @@ class _Rewriter:
                 if value_kind(value) != "float" or value.const_value is None:
                     continue
                 tensor = value.const_value
-                elements = int(np.prod(tensor.shape.numpy())) if tensor.shape.rank() else 1
+                shape = tensor.shape  # built anew on every access for protobuf-backed tensors
+                elements = math.prod(shape.numpy())
                 self.float_weight_elements += elements
                 wants = {self._use_requirement(plan, usage.node, usage.idx) for usage in value.uses()}
                 if value.is_graph_output():
@@ -242,7 +280,7 @@ class _Rewriter:
                 wants.discard(None)
                 if wants != {Requirement.TARGET}:
                     continue
-                value.const_value = lazy_cast_tensor(tensor, value.name or "", self.target, self.recorder)
+                value.const_value = lazy_cast_tensor(tensor, shape, value.name or "", self.target, self.recorder)
                 self._retype(value)
                 self.converted_weight_elements += elements
 
@@ -287,13 +325,21 @@ class _Rewriter:
             wanted = self._wanted_dtype(value, requirement)
             if value.type.dtype == wanted:
                 continue
+            # A Cast made for a node of this graph serves the output too.
+            existing = self.casts.get((id(value), wanted, id(graph)))
+            if existing is not None and existing.is_graph_output():
+                existing = None
             if graph is self.model.graph:
                 # The output name is the model's interface: the Cast output takes it over.
                 public_name = value.name or self._unique("output")
                 value.name = self._unique(f"{public_name}_{_SUFFIX[value.type.dtype]}")
-                cast_out = self._cast(value, wanted, graph, name=public_name, shared=False)
+                if existing is not None:
+                    existing.name = public_name
+                    cast_out = existing
+                else:
+                    cast_out = self._cast(value, wanted, graph, name=public_name, shared=False)
             else:
-                cast_out = self._cast(value, wanted, graph, shared=False)
+                cast_out = existing if existing is not None else self._cast(value, wanted, graph, shared=False)
             graph.outputs[index] = cast_out
 
     def _unique(self, base: str) -> str:
@@ -315,8 +361,16 @@ class _Rewriter:
         shared: bool = True,
     ) -> ir.Value:
         key = (id(value), to, id(graph))
-        if shared and key in self.casts:
-            return self.casts[key]
+        if shared:
+            # A Cast in this graph or an enclosing one is in scope here: it sits right after
+            # the value's producer or at the top of its graph, so before the node that owns
+            # this subgraph (inside a Loop body, it then runs once rather than per iteration).
+            scope: ir.Graph | None = graph
+            while scope is not None:
+                found = self.casts.get((id(value), to, id(scope)))
+                if found is not None:
+                    return found
+                scope = self.parent_graphs.get(id(scope))
         base = value.name or "value"
         out_name = name or self._unique(f"{base}_{_SUFFIX.get(to, str(to).lower())}")
         node = ir.Node(
@@ -390,7 +444,7 @@ def _graph_values(graph: ir.Graph) -> list[ir.Value]:
 
 def _constant_elements(node: ir.Node) -> int:
     if "value" in node.attributes:
-        return int(np.prod(node.attributes["value"].as_tensor().shape.numpy()))
+        return math.prod(node.attributes["value"].as_tensor().shape.numpy())
     if "value_floats" in node.attributes:
         return len(node.attributes["value_floats"].as_floats())
     return 1 if "value_float" in node.attributes else 0

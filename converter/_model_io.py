@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 import dataclasses
+import logging
 import os
 import shutil
 import uuid
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import onnx
 import onnx_ir as ir
+
+from converter._graphs import all_graphs
 from google.protobuf.message import DecodeError
 
 from converter._errors import InputNotFoundError, InvalidModelError, OutputError
@@ -115,6 +118,15 @@ def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]
     return tuple(files)
 
 
+class _CollectWarnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """Load ``path`` as an onnx-ir model with lazily mapped external data."""
     path = Path(path)
@@ -137,17 +149,37 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
             "the file is truncated or not an ONNX model; re-export it",
         )
     external = _check_external_data(path, proto)
-    try:
-        onnx.checker.check_model(str(path))
-    except (onnx.checker.ValidationError, onnx.onnx_cpp2py_export.checker.ValidationError) as error:  # type: ignore[attr-defined]
-        first = str(error).strip().splitlines()[0]
-        raise InvalidModelError(f"{path} fails the ONNX checker: {first}", "fix or re-export the model") from None
+    # onnx-ir logs a warning and carries on for some malformed graphs (a node input that
+    # nothing defines); collect those instead of printing them, and let the checker decide.
+    serde_logger = logging.getLogger("onnx_ir.serde")
+    collected = _CollectWarnings()
+    serde_logger.addHandler(collected)
+    propagate, serde_logger.propagate = serde_logger.propagate, False
     try:
         model = ir.serde.deserialize_model(proto)
     except Exception as error:  # the deserializer raises plain exceptions on malformed graphs
         raise InvalidModelError(f"{path} cannot be read as an ONNX graph: {error}", "re-export the model") from None
+    finally:
+        serde_logger.removeHandler(collected)
+        serde_logger.propagate = propagate
+    if collected.count:
+        check_input_model(path)
     ir.external_data.set_base_dir(model.graph, path.parent)
     return LoadedModel(path, proto, model, external)
+
+
+def check_input_model(path: Path) -> None:
+    """Run the ONNX checker on an input model; raises InvalidModelError if it fails.
+
+    Called when a converted model fails the checker, to tell a problem that the input
+    already had from one that conversion introduced.
+    """
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as error:  # the checker raises several exception types
+        # Some checker messages continue on the next lines ("of node: \nname: ..."); one line.
+        first = " ".join(str(error).split()) or type(error).__name__
+        raise InvalidModelError(f"{path} fails the ONNX checker: {first}", "fix or re-export the model") from None
 
 
 def external_data_files(path: Path) -> tuple[Path, ...]:
@@ -155,9 +187,11 @@ def external_data_files(path: Path) -> tuple[Path, ...]:
     return _check_external_data(path, proto)
 
 
-def model_size_bytes(path: Path) -> int:
+def model_size_bytes(path: Path, external_files: tuple[Path, ...] | None = None) -> int:
     """Bytes on disk of the model file and every external data file it references."""
-    return path.stat().st_size + sum(f.stat().st_size for f in external_data_files(path))
+    if external_files is None:
+        external_files = external_data_files(path)
+    return path.stat().st_size + sum(f.stat().st_size for f in external_files)
 
 
 def check_output_path(input_path: Path, output_path: Path, force: bool, input_external: tuple[Path, ...]) -> None:
@@ -204,6 +238,10 @@ class AtomicOutput:
         staged_data = self.staging / self.data_name
         final_data = data_file_for(self.final_path)
         moved_data = False
+        if staged_data.exists() and staged_data.stat().st_size == 0:
+            # onnx-ir writes an empty data file when every tensor is under its size
+            # threshold; the model references nothing in it, so it is not kept.
+            staged_data.unlink()
         if staged_data.exists():
             os.replace(staged_data, final_data)
             moved_data = True
@@ -235,7 +273,7 @@ def save_model(model: ir.Model, output: AtomicOutput, use_external_data: bool) -
 
 def tensor_bytes(model: ir.Model) -> int:
     total = 0
-    for graph in model.graphs():
+    for graph in all_graphs(model):
         for value in graph.initializers.values():
             if value.const_value is not None:
                 total += value.const_value.nbytes

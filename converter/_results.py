@@ -7,6 +7,7 @@ __all__ = [
     "ConversionStats",
     "KeptNode",
     "OutputError",
+    "PhaseTimings",
     "TensorRangeReport",
     "ValidationReport",
     "SCHEMA_VERSION",
@@ -85,6 +86,16 @@ class ValidationReport:
 
 
 @dataclasses.dataclass(frozen=True)
+class PhaseTimings:
+    """Seconds spent in each phase of one conversion."""
+
+    load_s: float
+    convert_s: float  # planning and rewriting the graph
+    write_s: float  # casting tensor data and writing the files
+    validate_s: float
+
+
+@dataclasses.dataclass(frozen=True)
 class ConversionResult:
     input_path: str
     output_path: str
@@ -97,6 +108,7 @@ class ConversionResult:
     size_bytes_after: int
     validation: ValidationReport
     wall_time_s: float
+    timings: PhaseTimings | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         stats = self.stats
@@ -145,4 +157,7 @@ class ConversionResult:
                 "outputs": [dataclasses.asdict(o) for o in self.validation.outputs],
             },
             "wall_time_s": round(self.wall_time_s, 4),
+            "timings": {k: round(v, 4) for k, v in dataclasses.asdict(self.timings).items()}
+            if self.timings
+            else None,
         }
