@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = ["ConvertOptions", "convert", "default_output_path"]
 
 import dataclasses
+import json
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from converter import _model_io
 from converter._decide import value_kind
 from converter._engine import EngineOptions, convert_in_place
 from converter._errors import ConversionError, NothingToConvertError, UsageError, ValidationFailedError
+from converter._metadata import CONVERSION_KEY, SOURCE_MODEL_KEY
 from converter._types import infer_element_types
 from converter._results import ConversionResult, ConversionStats, PhaseTimings, ValidationReport
 from converter._validate import ValidationOptions, validate_converted
@@ -154,6 +157,24 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
     )
 
 
+def provenance(input_path: Path, output_path: Path, stats: ConversionStats, target: str, engine: str) -> dict[str, str]:
+    """Metadata for the converted model: where its float32 source is, and what was kept.
+
+    ``halfconv evaluate`` reads it to find the baseline and to report the conversion.
+    """
+    source = os.path.relpath(input_path.resolve(), output_path.resolve().parent)
+    kept_ops = sorted({k.op_type for k in stats.kept_nodes if not k.kept_inputs})
+    facts = {
+        "target": target,
+        "engine": engine,
+        "nodes_total": stats.nodes_total,
+        "nodes_kept_fp32": stats.nodes_kept_fp32,
+        "casts_inserted": stats.casts_inserted,
+        "kept_ops": kept_ops,
+    }
+    return {SOURCE_MODEL_KEY: source, CONVERSION_KEY: json.dumps(facts, sort_keys=True)}
+
+
 def _float_kinds(model: ir.Model) -> str:
     kinds = set()
     for graph in all_graphs(model):
@@ -185,6 +206,9 @@ def _convert_halfconv(
             f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
             "nothing was written; see --explain for the reasons",
         )
+    loaded.model.metadata_props.update(
+        provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
+    )
     phases["convert_s"] = time.perf_counter() - started
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
@@ -230,6 +254,9 @@ def _convert_occ(
             f"onnxconverter-common failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
             "try --engine halfconv",
         ) from None
+    for key, value in provenance(loaded.path, staged.final_path, stats, options.target, options.engine).items():
+        entry = next((p for p in proto.metadata_props if p.key == key), None) or proto.metadata_props.add()
+        entry.key, entry.value = key, value
     phases["convert_s"] = time.perf_counter() - started
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or proto.ByteSize() > _model_io.EXTERNAL_DATA_THRESHOLD_BYTES

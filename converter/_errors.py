@@ -11,6 +11,7 @@ __all__ = [
     "DatasetError",
     "ExportError",
     "HalfconvError",
+    "IncompatibleModelError",
     "InputNotFoundError",
     "InvalidModelError",
     "MissingDependencyError",
@@ -100,6 +101,12 @@ class MissingDependencyError(HalfconvError):
     exit_code = 12
 
 
+class IncompatibleModelError(HalfconvError):
+    """The model cannot take the dataset, is not a classifier, or differs from its baseline."""
+
+    exit_code = 13
+
+
 EXIT_CODES: dict[type[HalfconvError], int] = {
     cls: cls.exit_code
     for cls in (
@@ -114,5 +121,6 @@ EXIT_CODES: dict[type[HalfconvError], int] = {
         ProviderError,
         ExportError,
         MissingDependencyError,
+        IncompatibleModelError,
     )
 }

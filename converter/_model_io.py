@@ -16,6 +16,7 @@ __all__ = [
     "external_data_files",
     "load_model",
     "model_size_bytes",
+    "read_model_proto",
     "save_model",
 ]
 
@@ -127,8 +128,12 @@ class _CollectWarnings(logging.Handler):
         self.count += 1
 
 
-def load_model(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load ``path`` as an onnx-ir model with lazily mapped external data."""
+def read_model_proto(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, tuple[Path, ...]]:
+    """The model's protobuf without external tensor data, and its external data files.
+
+    Raises InputNotFoundError / InvalidModelError with one clear sentence for every way
+    the file can fail to be an ONNX model.
+    """
     path = Path(path)
     _check_input_file(path)
     with path.open("rb") as handle:
@@ -148,7 +153,13 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
             f"{path} parsed as protobuf but holds no ONNX graph",
             "the file is truncated or not an ONNX model; re-export it",
         )
-    external = _check_external_data(path, proto)
+    return proto, _check_external_data(path, proto)
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load ``path`` as an onnx-ir model with lazily mapped external data."""
+    path = Path(path)
+    proto, external = read_model_proto(path)
     # onnx-ir logs a warning and carries on for some malformed graphs (a node input that
     # nothing defines); collect those instead of printing them, and let the checker decide.
     serde_logger = logging.getLogger("onnx_ir.serde")

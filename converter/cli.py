@@ -174,6 +174,83 @@ def _explain_table(result: ConversionResult) -> str:
     return "\n".join(lines)
 
 
+# -- evaluate ----------------------------------------------------------------------------------
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers, e.g. 1,32,256") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one batch size, e.g. 1,32,256")
+    return sizes
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure accuracy, size and latency on MNIST/CIFAR-10 and write the report",
+        description=(
+            "Evaluate a model (and its float32 baseline) on the MNIST or CIFAR-10 test set with "
+            "ONNX Runtime, and write report.md, report.json and report.html."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="the .onnx model to evaluate (usually the converted one)")
+    parser.add_argument("--dataset", required=True, help="mnist, cifar10, or PATH.npz with arrays x and y")
+    parser.add_argument(
+        "--baseline", type=Path, help="the float32 model to compare with (default: the source recorded by convert, if present)"
+    )
+    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto", help="execution provider (default: auto = CUDA if usable, else CPU)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
+    parser.add_argument("--layout", choices=("auto", "nchw", "nhwc", "flat"), default="auto", help="input layout (default: from the model's input shape)")
+    parser.add_argument("--mean", type=float, nargs="+", metavar="M", help="per-channel mean, applied after scaling pixels to [0, 1]")
+    parser.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, applied after --mean")
+    parser.add_argument(
+        "--latency-batch-sizes", type=_batch_sizes, default=(1, 32, 256), metavar="B,B,...", help="batch sizes to time (default: 1,32,256)"
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
+    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
+    parser.add_argument("--report-dir", type=Path, help="where to write the report (default: reports/<model stem>/)")
+    parser.add_argument("--json", action="store_true", help="print report.json on stdout instead of the table")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from converter._evaluate import EvaluateOptions, evaluate
+    from converter._report import format_console, report_json_text
+
+    options = EvaluateOptions(
+        dataset=args.dataset,
+        baseline=args.baseline,
+        provider=args.provider,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        data_dir=args.data_dir,
+        layout=args.layout,
+        mean=tuple(args.mean) if args.mean else None,
+        std=tuple(args.std) if args.std else None,
+        latency_batch_sizes=args.latency_batch_sizes,
+        warmup=args.warmup,
+        iters=args.iters,
+        report_dir=args.report_dir,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    outcome = evaluate(args.model, options)
+    if outcome.report.provider.fallback_reason:
+        sys.stdout.flush()
+        print(f"Warning: ran on {outcome.report.provider.actual}: {outcome.report.provider.fallback_reason}", file=sys.stderr, flush=True)
+    if args.json:
+        print(report_json_text(outcome.report), end="")
+    else:
+        print(format_console(outcome.report))
+        print(f"report: {outcome.report_dir / 'report.html'} (also report.md, report.json)")
+    return 0
+
+
 # -- policy ------------------------------------------------------------------------------------
 
 
@@ -225,6 +302,7 @@ def vars_of(rule: object) -> dict[str, Any]:
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_convert,
+    _add_evaluate,
     _add_policy,
 )
 

@@ -1,0 +1,12 @@
+"""Keys of the model metadata_props that halfconv writes and reads back."""
+
+from __future__ import annotations
+
+__all__ = ["CONVERSION_KEY", "PREPROCESS_KEY", "SOURCE_MODEL_KEY"]
+
+# Written by `convert`: the float32 model it came from, relative to the converted model.
+SOURCE_MODEL_KEY = "halfconv.source_model"
+# Written by `convert`: JSON of the conversion facts (target, engine, nodes kept, casts).
+CONVERSION_KEY = "halfconv.conversion"
+# Written by `export`: JSON of the preprocessing (layout, scale, mean, std, dataset, class names).
+PREPROCESS_KEY = "halfconv.preprocess"
