@@ -10,46 +10,23 @@ import hashlib
 import json
 import os
 import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from converter import __version__, _datasets, _model_io, _preprocess, _runtime
+from converter import __version__, _datasets, _measure, _model_io, _preprocess, _runtime
 from converter._errors import IncompatibleModelError, UsageError
 from converter._metadata import CONVERSION_KEY, SOURCE_MODEL_KEY
 from converter._eval_results import (
-    Comparison,
     ConversionFacts,
     DatasetInfo,
     EvaluationReport,
-    LatencyPoint,
     ModelEvaluation,
     Preprocessing,
     ProviderInfo,
 )
-
-
-class ProgressBar:
-    """A tqdm bar on stderr, or nothing (quiet, or stderr is not a terminal)."""
-
-    def __init__(self, description: str, total: int, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc=description, unit="img", file=sys.stderr, leave=False)
-
-    def update(self, count: int) -> None:
-        if self._bar is not None:
-            self._bar.update(count)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,78 +133,6 @@ def _conversion_facts(proto: onnx.ModelProto) -> ConversionFacts | None:
         return None
 
 
-def _run_dataset(
-    session: ort.InferenceSession,
-    signature: _preprocess.ModelSignature,
-    x: np.ndarray,
-    batch_size: int,
-    fixed_batch: int | None,
-    bar: ProgressBar,
-) -> np.ndarray:
-    if fixed_batch is not None:
-        batch_size = fixed_batch
-    count = x.shape[0]
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4  # a failing run raises; the caller reports it in one line, ORT's log stays silent
-    chunks: list[np.ndarray] = []
-    for start in range(0, count, batch_size):
-        chunk = x[start : start + batch_size]
-        real = chunk.shape[0]
-        if fixed_batch is not None and real < fixed_batch:
-            # A model with a fixed batch takes full batches only: pad, then drop the padding.
-            chunk = np.concatenate([chunk, np.zeros((fixed_batch - real, *chunk.shape[1:]), chunk.dtype)])
-        output = session.run([signature.output_name], {signature.input_name: chunk}, quiet)[0]
-        chunks.append(output[:real])
-        bar.update(real)
-    logits = np.concatenate(chunks)
-    if logits.ndim != 2 or logits.shape[0] != count:
-        raise IncompatibleModelError(
-            f"the model's output has shape {logits.shape} for {count} images, not (N, classes)",
-            "halfconv evaluates classifiers with one (N, classes) output",
-        )
-    return logits.astype(np.float32, copy=False)
-
-
-def _latency(
-    session: ort.InferenceSession,
-    signature: _preprocess.ModelSignature,
-    x: np.ndarray,
-    batch_size: int,
-    device: str,
-    warmup: int,
-    iters: int,
-) -> LatencyPoint:
-    """Time ``iters`` runs after ``warmup``, with inputs and outputs bound on the device."""
-    reps = -(-batch_size // x.shape[0])
-    batch = np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size] if reps > 1 else x[:batch_size])
-    binding = session.io_binding()
-    bound_input = ort.OrtValue.ortvalue_from_numpy(batch, device, 0)
-    binding.bind_ortvalue_input(signature.input_name, bound_input)
-    binding.bind_output(signature.output_name, device)
-    for _ in range(warmup):
-        session.run_with_iobinding(binding)
-    times = np.empty(iters, dtype=np.float64)
-    clock = time.perf_counter
-    for i in range(iters):
-        started = clock()
-        session.run_with_iobinding(binding)
-        times[i] = clock() - started
-    times_ms = times * 1000.0
-    p50, p90, p99 = np.percentile(times_ms, [50, 90, 99])
-    mean = float(times_ms.mean())
-    return LatencyPoint(
-        batch_size=batch_size,
-        iters=iters,
-        mean_ms=mean,
-        min_ms=float(times_ms.min()),
-        max_ms=float(times_ms.max()),
-        p50_ms=float(p50),
-        p90_ms=float(p90),
-        p99_ms=float(p99),
-        throughput=batch_size / (mean / 1000.0) if mean > 0 else float("inf"),
-    )
-
-
 def _signature_text(signature: _preprocess.ModelSignature) -> str:
     def dims(shape: tuple[object, ...]) -> str:
         return "(" + ", ".join(str(d) if isinstance(d, int) else "N" for d in shape) + ")"
@@ -247,43 +152,6 @@ def _check_same_signature(
             f"baseline {baseline_path.name} has {_signature_text(baseline)} but {model_path.name} has {_signature_text(model)}",
             "pass the float32 model that this model was converted from",
         )
-
-
-def _accuracy(logits: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, float, tuple[float, ...]]:
-    predictions = np.argmax(np.nan_to_num(logits, nan=-np.inf), axis=1)
-    correct = predictions == labels
-    per_class = tuple(
-        float(correct[labels == c].mean()) if np.any(labels == c) else float("nan") for c in range(classes)
-    )
-    return predictions, float(correct.mean()), per_class
-
-
-def _comparison(
-    baseline: ModelEvaluation,
-    model: ModelEvaluation,
-    baseline_logits: np.ndarray,
-    model_logits: np.ndarray,
-    baseline_predictions: np.ndarray,
-    model_predictions: np.ndarray,
-) -> Comparison:
-    finite = np.isfinite(baseline_logits) & np.isfinite(model_logits)
-    diff = np.abs(model_logits.astype(np.float64) - baseline_logits.astype(np.float64))[finite]
-    top = float(diff.max()) if diff.size else 0.0
-    counts, edges = np.histogram(diff, bins=40, range=(0.0, top if top > 0 else 1.0))
-    p50 = {p.batch_size: p.p50_ms for p in baseline.latency}
-    ratios = tuple((p.batch_size, p.p50_ms / p50[p.batch_size]) for p in model.latency if p.batch_size in p50 and p50[p.batch_size] > 0)
-    agree = baseline_predictions == model_predictions
-    return Comparison(
-        accuracy_delta_pp=(model.accuracy - baseline.accuracy) * 100.0,
-        agreement=float(agree.mean()),
-        disagreements=int((~agree).sum()),
-        max_abs_logit_diff=top,
-        mean_abs_logit_diff=float(diff.mean()) if diff.size else 0.0,
-        logit_diff_bins=tuple(float(e) for e in edges),
-        logit_diff_counts=tuple(int(c) for c in counts),
-        size_ratio=model.size_bytes / baseline.size_bytes if baseline.size_bytes else float("nan"),
-        latency_ratio=ratios,
-    )
 
 
 def _tool_versions() -> dict[str, str]:
@@ -353,9 +221,9 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
         )
         plans.append(plan)
         x = _preprocess.preprocess(images, plan)
-        bar = ProgressBar(f"{candidate.role} accuracy", count, options.progress)
+        bar = _measure.ProgressBar(f"{candidate.role} accuracy", count, options.progress)
         try:
-            logits = _run_dataset(session, signature, x, options.batch_size, plan.fixed_batch, bar)
+            logits = _measure.run_dataset(session, signature, x, options.batch_size, plan.fixed_batch, bar)
         except _runtime.ORT_ERRORS as error:
             raise IncompatibleModelError(
                 f"ONNX Runtime failed to run {candidate.path.name} on {dataset.name} images: {_runtime.ort_error_text(error)}",
@@ -368,17 +236,17 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
                 f"{candidate.path.name} outputs {logits.shape[1]} classes but {dataset.name} has {classes}",
                 "pick the dataset the model was trained on",
             )
-        predictions, accuracy, per_class = _accuracy(logits, labels, classes)
+        predictions, accuracy, per_class = _measure.top1(logits, labels, classes)
         sizes = tuple(options.latency_batch_sizes)
         latency_note = None
         if plan.fixed_batch is not None:
             if sizes != (plan.fixed_batch,):
                 latency_note = f"the model takes batches of exactly {plan.fixed_batch}; latency measured at that size only"
             sizes = (plan.fixed_batch,)
-        latency_bar = ProgressBar(f"{candidate.role} latency", len(sizes), options.progress)
+        latency_bar = _measure.ProgressBar(f"{candidate.role} latency", len(sizes), options.progress)
         points = []
         for size in sizes:
-            points.append(_latency(session, signature, x, size, provider.device, options.warmup, options.iters))
+            points.append(_measure.measure_latency(session, signature, x, size, provider.device, options.warmup, options.iters))
             latency_bar.update(1)
         latency_bar.close()
         evaluations.append(
@@ -410,7 +278,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
         )
     comparison = None
     if len(evaluations) == 2:
-        comparison = _comparison(
+        comparison = _measure.compare(
             evaluations[0],
             evaluations[1],
             logits_by_role["fp32"],

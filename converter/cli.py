@@ -251,6 +251,163 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export ------------------------------------------------------------------------------------
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,28,28") from None
+    if not shape:
+        raise argparse.ArgumentTypeError("give a shape like 1,28,28")
+    return shape
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--framework", choices=("keras", "torch"), help="the model's framework (default: detected from the file)")
+    parser.add_argument("--input-shape", type=_shape, metavar="D,D,...", help="per-sample input shape without the batch axis, e.g. 1,28,28")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset of the export (default: 18)")
+    parser.add_argument("--torch-factory", metavar="MODULE:FUNCTION", help="builds the nn.Module for a state_dict: pkg.module:make_model or path/to/file.py:make_model")
+    parser.add_argument("--trust-pickle", action="store_true", help="allow loading a fully pickled nn.Module (unpickling can execute code)")
+    parser.add_argument("--mean", type=float, nargs="+", metavar="M", help="per-channel mean the model expects, after scaling pixels to [0, 1]")
+    parser.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel standard deviation the model expects")
+
+
+def _add_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained Keras or PyTorch model to a validated float32 ONNX model",
+        description=(
+            "Export a Keras 3 (.keras, .h5, SavedModel folder) or PyTorch (TorchScript, .pt2 "
+            "ExportedProgram, state_dict with --torch-factory) model to ONNX with a dynamic batch "
+            "axis, record its preprocessing, and check that ONNX Runtime reproduces its outputs."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="the trained model file or SavedModel folder")
+    parser.add_argument("-o", "--output", type=Path, help="output .onnx (default: MODEL's name with .onnx beside it)")
+    parser.add_argument("--dataset", choices=("mnist", "cifar10"), help="record this dataset's preprocessing and validate on its test images")
+    _add_export_options(parser)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from converter._export import ExportOptions, export
+
+    result = export(
+        args.model,
+        ExportOptions(
+            output=args.output,
+            framework=args.framework,
+            input_shape=args.input_shape,
+            opset=args.opset,
+            dataset=args.dataset,
+            mean=tuple(args.mean) if args.mean else None,
+            std=tuple(args.std) if args.std else None,
+            torch_factory=args.torch_factory,
+            trust_pickle=args.trust_pickle,
+            force=args.force,
+            data_dir=args.data_dir,
+        ),
+    )
+    if args.json:
+        print(json.dumps(result.to_json_dict(), indent=2))
+        return 0
+    print(f"exported {result.input_path} -> {result.output_path}")
+    print(f"  source         {result.framework}: {result.source_format}")
+    print(f"  exporter       {result.exporter}")
+    print(f"  input          (N, {', '.join(map(str, result.input_shape))}) float32, batch axis dynamic")
+    print(f"  preprocessing  {json.dumps(result.preprocessing, sort_keys=True)}")
+    print(
+        f"  validation     max abs diff {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}) "
+        f"on {result.validation_samples} {result.validation_inputs}"
+    )
+    for note in result.notes:
+        print(f"  note           {note}")
+    print(f"  time           {result.wall_time_s:.2f} s")
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="export (unless ONNX), convert and evaluate in one command, and write the report",
+        description=(
+            "From a trained Keras/PyTorch model or an fp32 ONNX model to the report: export, "
+            "convert to fp16, evaluate both on the test set, write report.md/json/html. The "
+            "exported and converted models are written into the report folder."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="a trained Keras/PyTorch model or an fp32 .onnx model")
+    parser.add_argument("--dataset", required=True, help="mnist, cifar10, or PATH.npz with arrays x and y")
+    parser.add_argument("--report-dir", type=Path, help="report and model folder (default: reports/<model stem>/)")
+    _add_export_options(parser)
+    parser.add_argument("--target", choices=("fp16", "bf16"), default="fp16", help="conversion target (default: fp16)")
+    parser.add_argument("--keep-op", action="append", default=[], metavar="OP", help="keep every node of this op type in float32 (repeatable)")
+    parser.add_argument("--keep-node", action="append", default=[], metavar="NAME", help="keep this node in float32 (repeatable)")
+    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto", help="execution provider (default: auto)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    parser.add_argument("--latency-batch-sizes", type=_batch_sizes, default=(1, 32, 256), metavar="B,B,...", help="batch sizes to time (default: 1,32,256)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
+    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
+    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from converter._report_format import format_pp
+    from converter._run import RunOptions, run
+
+    outcome = run(
+        args.model,
+        RunOptions(
+            dataset=args.dataset,
+            report_dir=args.report_dir,
+            framework=args.framework,
+            input_shape=args.input_shape,
+            opset=args.opset,
+            torch_factory=args.torch_factory,
+            trust_pickle=args.trust_pickle,
+            mean=tuple(args.mean) if args.mean else None,
+            std=tuple(args.std) if args.std else None,
+            target=args.target,
+            keep_ops=tuple(args.keep_op),
+            keep_nodes=tuple(args.keep_node),
+            provider=args.provider,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            data_dir=args.data_dir,
+            latency_batch_sizes=args.latency_batch_sizes,
+            warmup=args.warmup,
+            iters=args.iters,
+            progress=not args.quiet and sys.stderr.isatty(),
+        ),
+        echo=lambda line: print(line, flush=True),
+    )
+    report = outcome.evaluation.report
+    fp32, fp16, comparison = report.model("fp32"), report.model("fp16"), report.comparison
+    assert fp32 is not None and fp16 is not None and comparison is not None
+    if report.provider.fallback_reason:
+        print(f"Warning: ran on {report.provider.actual}: {report.provider.fallback_reason}", file=sys.stderr, flush=True)
+    largest = max(p.batch_size for p in fp16.latency)
+    ratio = dict(comparison.latency_ratio).get(largest)
+    print()
+    print(f"accuracy   fp32 {fp32.accuracy:.2%}   {args.target} {fp16.accuracy:.2%}   change {format_pp(comparison.accuracy_delta_pp)}   agreement {comparison.agreement:.2%}")
+    print(f"size       {comparison.size_ratio:.2f}x of fp32 ({fp16.size_bytes:,} vs {fp32.size_bytes:,} bytes)")
+    if ratio is not None:
+        print(f"latency    {ratio:.2f}x of fp32 at batch {largest} (p50, {report.provider.actual})")
+    print(f"report     {outcome.evaluation.report_dir / 'report.html'}")
+    return 0
+
+
 # -- policy ------------------------------------------------------------------------------------
 
 
@@ -301,8 +458,10 @@ def vars_of(rule: object) -> dict[str, Any]:
 # -- entry -------------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _add_export,
     _add_convert,
     _add_evaluate,
+    _add_run,
     _add_policy,
 )
 

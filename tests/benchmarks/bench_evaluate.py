@@ -6,8 +6,8 @@ For MNIST (models/demo_cnn) and CIFAR-10 (a generated CNN of the same shape clas
 sides start from the uint8 test images and end with top-1 predictions, on the same ORT
 CPU session and batch size (256):
 - bare: scale to [0, 1] with numpy, reshape to NCHW, ``session.run`` per batch, argmax;
-- halfconv: ``_preprocess.plan_preprocessing`` + ``preprocess`` + ``_evaluate._run_dataset``
-  + ``_evaluate._accuracy``, the code ``halfconv evaluate`` runs for its accuracy pass.
+- halfconv: ``_preprocess.plan_preprocessing`` + ``preprocess`` + ``_measure.run_dataset``
+  + ``_measure.top1``, the code ``halfconv evaluate`` runs for its accuracy pass.
 Best of ``--repeats`` runs each; figures are printed, never asserted.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from converter import _datasets, _evaluate, _preprocess, _runtime
+from converter import _datasets, _measure, _preprocess, _runtime
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH = 256
@@ -68,8 +68,8 @@ def halfconv(session, images: np.ndarray, labels: np.ndarray, dataset: str) -> n
     signature = _preprocess.read_signature(session, "model")
     plan = _preprocess.plan_preprocessing(signature, images.shape[1:], dataset_name=dataset, model_name="model")
     x = _preprocess.preprocess(images, plan)
-    logits = _evaluate._run_dataset(session, signature, x, BATCH, plan.fixed_batch, _evaluate.ProgressBar("", 0, False))
-    predictions, _, _ = _evaluate._accuracy(logits, labels, 10)
+    logits = _measure.run_dataset(session, signature, x, BATCH, plan.fixed_batch, _measure.ProgressBar("", 0, False))
+    predictions, _, _ = _measure.top1(logits, labels, 10)
     return predictions
 
 

@@ -1,0 +1,433 @@
+"""``halfconv export`` of Keras and TensorFlow models, through ``converter._export_keras``.
+
+Each model is a tiny Keras 3 network built and fitted for one epoch inside the test, then
+saved in every format the back end reads (.keras, .h5, a SavedModel folder). The checks
+run the exported ONNX model on ONNX Runtime at two batch sizes and compare it with Keras'
+own ``predict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tf2onnx")
+
+import onnxruntime as ort
+
+from converter._errors import ExportError, UsageError
+from converter._export import ExportOptions, export
+from converter._metadata import PREPROCESS_KEY
+
+# Importing the back end first makes Keras use the TensorFlow backend whatever the
+# environment says, as it does when the CLI exports.
+from converter import _export_keras  # noqa: F401  # isort: skip
+
+import keras  # isort: skip
+
+pytestmark = [
+    pytest.mark.keras,
+    # Keras' own predict/fit convert tensors with np.array(x), which numpy 2 warns about.
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+]
+
+REPO = Path(__file__).resolve().parents[1]
+# The exported model must reproduce Keras' outputs to this absolute tolerance (softmax
+# outputs lie in [0, 1]; float32 exporters agree to about 1e-6).
+TOLERANCE = 1e-4
+TRAIN_SAMPLES = 256
+MNIST_CLASSES = tuple(str(digit) for digit in range(10))
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _data_dir() -> Path:
+    configured = os.environ.get("HALFCONV_DATA_DIR")
+    return Path(configured) if configured else REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    directory = _data_dir()
+    if not (directory / "mnist").is_dir() or not (directory / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"MNIST and CIFAR-10 are not in {directory}; set HALFCONV_DATA_DIR (the tests do not download)")
+    return directory
+
+
+def _images(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled float32 test images (batch, H, W[, C]) and their labels."""
+    from converter._datasets import load_dataset
+
+    data = load_dataset(name, "test", data_dir=data_dir, download=False)
+    return data.images.astype(np.float32) / np.float32(255.0), data.labels
+
+
+def _fit(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> keras.Model:
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    # Images after the first 64, which the export validates on.
+    model.fit(images[64 : 64 + TRAIN_SAMPLES], labels[64 : 64 + TRAIN_SAMPLES], epochs=1, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def mnist_mlp(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, dict[str, Path]]:
+    """Input(28, 28) -> Flatten -> Dense(16, relu) -> Dense(10, softmax), saved three ways."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    images, labels = _images("mnist", data_dir)
+    _fit(model, images, labels)
+    folder = tmp_path_factory.mktemp("mnist_mlp")
+    paths = {"keras": folder / "mlp.keras", "h5": folder / "mlp.h5", "saved_model": folder / "mlp_saved_model"}
+    model.save(paths["keras"])
+    model.save(paths["h5"])
+    model.export(str(paths["saved_model"]), verbose=False)
+    return model, paths
+
+
+@pytest.fixture(scope="module")
+def cifar_cnn(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, dict[str, Path]]:
+    """A tiny Conv2D net on (32, 32, 3), saved as .keras and with tf.saved_model.save."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    images, labels = _images("cifar10", data_dir)
+    _fit(model, images, labels)
+    folder = tmp_path_factory.mktemp("cifar_cnn")
+    paths = {"keras": folder / "cnn.keras", "tf_saved_model": folder / "cnn_tf_saved_model"}
+    model.save(paths["keras"])
+
+    class Serving(tf.Module):
+        def __init__(self, wrapped: keras.Model) -> None:
+            super().__init__()
+            self.wrapped = wrapped
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return self.wrapped(x, training=False)
+
+    tf.saved_model.save(Serving(model), str(paths["tf_saved_model"]))
+    return model, paths
+
+
+def _files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _check_onnx_interface(path: Path, sample_shape: tuple[int, ...]) -> None:
+    """One float input and one float output, both with a symbolic batch axis."""
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert len(proto.graph.input) == 1
+    assert len(proto.graph.output) == 1
+    (graph_input,), (graph_output,) = proto.graph.input, proto.graph.output
+    input_dims = graph_input.type.tensor_type.shape.dim
+    output_dims = graph_output.type.tensor_type.shape.dim
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert input_dims[0].dim_param and not input_dims[0].HasField("dim_value")
+    assert output_dims[0].dim_param and not output_dims[0].HasField("dim_value")
+    assert tuple(d.dim_value for d in input_dims[1:]) == sample_shape
+
+
+def _check_matches_keras(path: Path, model: keras.Model, x: np.ndarray) -> None:
+    """ORT at batch 1 and batch len(x) reproduces model.predict within TOLERANCE."""
+    session = _session(path)
+    name = session.get_inputs()[0].name
+    expected = model.predict(x, verbose=0)
+    (batched,) = session.run(None, {name: x})
+    (single,) = session.run(None, {name: x[:1]})
+    assert batched.shape == expected.shape == (len(x), 10)
+    np.testing.assert_allclose(batched, expected, rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(single, expected[:1], rtol=0, atol=TOLERANCE)
+
+
+def _preprocess(path: Path) -> dict[str, object]:
+    props = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
+    return json.loads(props[PREPROCESS_KEY])
+
+
+# -- exports that succeed -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "description"),
+    [("keras", "Keras 3 .keras file"), ("h5", "Keras HDF5 .h5 file"), ("saved_model", "TensorFlow SavedModel")],
+)
+def test_mnist_mlp_exports_from_every_format(
+    fmt: str, description: str, mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path
+) -> None:
+    model, paths = mnist_mlp
+    output = tmp_path / "m.onnx"
+
+    result = export(paths[fmt], ExportOptions(output=output, dataset="mnist", data_dir=data_dir))
+
+    assert result.framework == "keras"
+    assert result.source_format == description
+    assert result.output_path == str(output)
+    assert result.input_shape == (28, 28)
+    assert result.opset == 18
+    assert "tf2onnx" in result.exporter and "opset 18" in result.exporter
+    assert result.validation_inputs == "mnist test images"
+    assert result.validation_samples == 64
+    assert result.max_abs_diff <= result.tolerance
+    assert result.max_abs_diff <= TOLERANCE
+    expected_meta = {
+        "scale": 1.0 / 255.0,
+        "mean": [0.0],
+        "std": [1.0],
+        "layout": "hw",
+        "dataset": "mnist",
+        "class_names": list(MNIST_CLASSES),
+    }
+    assert result.preprocessing == expected_meta
+    assert _preprocess(output) == expected_meta
+    assert _files_under(tmp_path) == {"m.onnx"}
+
+    _check_onnx_interface(output, (28, 28))
+    images, _ = _images("mnist", data_dir)
+    _check_matches_keras(output, model, images[:5])
+
+
+@pytest.mark.parametrize(("fmt", "description"), [("keras", "Keras 3 .keras file"), ("tf_saved_model", "TensorFlow SavedModel")])
+def test_cifar_cnn_exports_with_nhwc_layout(
+    fmt: str, description: str, cifar_cnn: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path
+) -> None:
+    model, paths = cifar_cnn
+    output = tmp_path / "cnn.onnx"
+
+    result = export(paths[fmt], ExportOptions(output=output, dataset="cifar10", data_dir=data_dir))
+
+    assert result.source_format == description
+    assert result.input_shape == (32, 32, 3)
+    assert result.max_abs_diff <= TOLERANCE
+    assert result.preprocessing["layout"] == "nhwc"
+    assert result.preprocessing["class_names"] == list(CIFAR_CLASSES)
+    assert _preprocess(output) == result.preprocessing
+    _check_onnx_interface(output, (32, 32, 3))
+    images, _ = _images("cifar10", data_dir)
+    _check_matches_keras(output, model, images[:5])
+
+
+def test_export_without_dataset_validates_on_random_inputs(cifar_cnn: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    model, paths = cifar_cnn
+    output = tmp_path / "cnn.onnx"
+
+    result = export(paths["keras"], ExportOptions(output=output, opset=17))
+
+    assert result.validation_inputs == "random"
+    assert result.opset == 17
+    assert result.max_abs_diff <= TOLERANCE
+    assert result.preprocessing == {"scale": 1.0 / 255.0, "mean": [0.0], "std": [1.0], "layout": "nhwc"}
+    assert {op.domain: op.version for op in onnx.load(str(output)).opset_import}[""] == 17
+    x = np.random.default_rng(1).random((3, 32, 32, 3), dtype=np.float32)
+    _check_matches_keras(output, model, x)
+
+
+def test_default_output_sits_beside_the_saved_model_folder(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    import shutil
+
+    _, paths = mnist_mlp
+    source = tmp_path / "exported"
+    shutil.copytree(paths["saved_model"], source)
+
+    result = export(source, ExportOptions(input_shape=(28, 28)))
+
+    assert result.output_path == str(tmp_path / "exported.onnx")
+    assert (tmp_path / "exported.onnx").is_file()
+
+
+def test_default_output_of_the_current_folder(
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    _, paths = mnist_mlp
+    source = tmp_path / "exported"
+    shutil.copytree(paths["saved_model"], source)
+    monkeypatch.chdir(source)
+
+    result = export(Path("."), ExportOptions())
+
+    assert Path(result.output_path) == tmp_path / "exported.onnx"
+    assert (tmp_path / "exported.onnx").is_file()
+
+
+def test_keras_file_with_an_unusual_extension_loads_by_content(
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path
+) -> None:
+    _, paths = mnist_mlp
+    source = tmp_path / "mlp.model"
+    source.write_bytes(paths["h5"].read_bytes())
+
+    result = export(source, ExportOptions(output=tmp_path / "m.onnx", framework="keras"))
+
+    assert result.source_format == "Keras HDF5 .h5 file"
+    assert result.max_abs_diff <= TOLERANCE
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def _cli_has_export() -> bool:
+    from converter import cli
+
+    parser = cli.build_parser()
+    return any(
+        isinstance(action, argparse._SubParsersAction) and "export" in action.choices
+        for action in parser._actions
+    )
+
+
+def test_cli_export(
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _cli_has_export():
+        pytest.skip("converter/cli.py has no 'export' subcommand yet")
+    from converter import cli
+
+    _, paths = mnist_mlp
+    output = tmp_path / "cli.onnx"
+    monkeypatch.setenv("HALFCONV_DATA_DIR", str(data_dir))
+
+    code = cli.main(["export", str(paths["keras"]), "-o", str(output), "--dataset", "mnist"])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    assert output.is_file()
+    assert _preprocess(output)["dataset"] == "mnist"
+
+
+def test_loading_tensorflow_prints_nothing(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    """A fresh process that exports writes nothing to stderr: no oneDNN, CUDA or absl notices."""
+    _, paths = mnist_mlp
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from converter._export import ExportOptions, export\n"
+        "export(Path(sys.argv[1]), ExportOptions(output=Path(sys.argv[2])))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(paths["keras"]), str(tmp_path / "m.onnx")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    assert completed.stdout == ""
+    assert (tmp_path / "m.onnx").is_file()
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def _assert_one_line_export_error(error: pytest.ExceptionInfo[ExportError], *fragments: str) -> None:
+    assert error.value.exit_code == 11
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_corrupt_keras_file_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "broken.keras"
+    source.write_bytes(np.random.default_rng(0).bytes(4096))
+
+    with pytest.raises(ExportError) as error:
+        export(source, ExportOptions(output=tmp_path / "m.onnx", input_shape=(28, 28)))
+
+    _assert_one_line_export_error(error, f"cannot load Keras model {source}", "not a zip archive")
+    assert _files_under(tmp_path) == {"broken.keras"}
+
+
+def test_truncated_keras_archive_is_refused(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    _, paths = mnist_mlp
+    source = tmp_path / "truncated.keras"
+    data = paths["keras"].read_bytes()
+    source.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(ExportError) as error:
+        export(source, ExportOptions(output=tmp_path / "m.onnx"))
+
+    _assert_one_line_export_error(error, "truncated.keras")
+    assert _files_under(tmp_path) == {"truncated.keras"}
+
+
+def test_h5_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
+    import h5py
+
+    source = tmp_path / "data.h5"
+    with h5py.File(source, "w") as handle:
+        handle.create_dataset("x", data=np.zeros((4, 4), np.float32))
+
+    with pytest.raises(ExportError) as error:
+        export(source, ExportOptions(output=tmp_path / "m.onnx"))
+
+    _assert_one_line_export_error(error, f"cannot load Keras model {source}")
+    assert _files_under(tmp_path) == {"data.h5"}
+
+
+def test_input_shape_that_contradicts_the_model_is_refused(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    _, paths = mnist_mlp
+    before = _files_under(paths["keras"].parent)
+
+    with pytest.raises(ExportError) as error:
+        export(paths["keras"], ExportOptions(output=tmp_path / "m.onnx", input_shape=(1, 28, 28)))
+
+    _assert_one_line_export_error(error, "--input-shape 1,28,28 contradicts the model's input shape 28,28")
+    assert _files_under(tmp_path) == set()
+    assert _files_under(paths["keras"].parent) == before
+
+
+def test_opset_beyond_tf2onnx_is_a_usage_error(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    _, paths = mnist_mlp
+
+    with pytest.raises(UsageError) as error:
+        export(paths["keras"], ExportOptions(output=tmp_path / "m.onnx", opset=21))
+
+    assert "use --opset 18 or lower" in str(error.value)
+    assert _files_under(tmp_path) == set()
+
+
+def test_two_input_model_is_refused(tmp_path: Path) -> None:
+    left, right = keras.Input((4,)), keras.Input((4,))
+    model = keras.Model([left, right], keras.layers.Dense(2)(keras.layers.Concatenate()([left, right])))
+    source = tmp_path / "two.keras"
+    model.save(source)
+
+    with pytest.raises(ExportError) as error:
+        export(source, ExportOptions(output=tmp_path / "m.onnx"))
+
+    _assert_one_line_export_error(error, "2 inputs")
+    assert _files_under(tmp_path) == {"two.keras"}
