@@ -89,7 +89,9 @@ def format_speedup(ratio: float) -> str:
 
 
 def format_speed(ratio: float) -> str:
-    """An fp16/fp32 latency ratio as a multiple and in words: "0.62x (1.61x faster)"."""
+    """An fp16/fp32 latency ratio as a multiple and in words: "0.62x (1.61x faster)", "1.27x (slower)"."""
+    if math.isfinite(ratio) and ratio > 1:
+        return f"{format_ratio(ratio)} (slower)"
     return f"{format_ratio(ratio)} ({format_speedup(ratio)})"
 
 

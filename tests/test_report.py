@@ -361,7 +361,7 @@ def test_html_shows_key_numbers(baseline_html: str) -> None:
         "CPUExecutionProvider",
         "libcudnn.so.9 not found",
         "0.50x",  # size ratio
-        "1.27x (1.27x slower)",  # batch 1 latency ratio
+        "1.27x (slower)",  # batch 1 latency ratio
         "9,071/10,000",
         "ReduceMean, Softmax",
         "automobile",
@@ -484,10 +484,10 @@ def test_console_with_baseline() -> None:
         "  correct               9,071/10,000  9,069/10,000  agreement 99.81%",
         "  non-finite                       0             0  19 predictions differ",
         "  size                       1.6 MiB     840.0 KiB  0.50x",
-        "  p50 batch 1               0.410 ms      0.520 ms  1.27x (1.27x slower)",
-        "  p50 batch 8                1.90 ms       2.10 ms  1.11x (1.11x slower)",
-        "  p50 batch 64              12.50 ms      13.10 ms  1.05x (1.05x slower)",
-        "  p50 batch 256             48.00 ms      50.20 ms  1.05x (1.05x slower)",
+        "  p50 batch 1               0.410 ms      0.520 ms  1.27x (slower)",
+        "  p50 batch 8                1.90 ms       2.10 ms  1.11x (slower)",
+        "  p50 batch 64              12.50 ms      13.10 ms  1.05x (slower)",
+        "  p50 batch 256             48.00 ms      50.20 ms  1.05x (slower)",
         "  throughput batch 256   5,079 img/s   4,857 img/s",
         "  |logit diff|                                      max 0.0312, mean 0.00041",
     ]

@@ -44,7 +44,7 @@ def test_run_on_onnx_model(mnist_onnx: Path, tmp_path: Path, capsys: pytest.Capt
     code, out, err = run(capsys, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "500", "--provider", "cpu", "--report-dir", str(report_dir), *FAST)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"[1/2] converted {mnist_onnx} -> {report_dir / 'lr.fp16.onnx'} (4 nodes converted, 0 kept float32, 2 casts; validation passed)")
+    assert lines[0].startswith(f"[1/2] converted {mnist_onnx} -> {report_dir / 'lr.fp16.onnx'} (3 nodes converted, 0 kept float32, 2 casts; validation passed)")
     assert lines[1] == "[2/2] evaluated on mnist test (500 images, CPUExecutionProvider)"
     assert lines[2] == ""
     assert re.fullmatch(r"accuracy   fp32 \d+\.\d\d%   fp16 \d+\.\d\d%   change [+-]?\d+\.\d\d pp   agreement \d+\.\d\d%", lines[3])
