@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converter._convert import ConvertOptions, convert
-from converter._errors import UsageError
+from converter import _datasets
+from converter._errors import InputNotFoundError, UsageError
 from converter._evaluate import EvaluateOptions, EvaluationOutcome, evaluate
 from converter._export import ExportOptions, ExportResult, export
 from converter._results import ConversionResult
@@ -70,6 +71,26 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
     if options.dataset not in ("mnist", "cifar10") and not options.dataset.endswith(".npz"):
         raise UsageError(f"unknown dataset '{options.dataset}'", "use mnist, cifar10 or a path to an .npz")
     report_dir = options.report_dir or Path("reports") / _stem(model_path)
+    if not model_path.exists():
+        raise InputNotFoundError(f"{model_path}: no such file or directory", "check the path")
+    # Fail on a missing or corrupt dataset (and download it) before anything is written.
+    _datasets.load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
+    created_dir = not report_dir.exists()
+    written: list[Path] = []
+    try:
+        return _run_steps(model_path, options, report_dir, written, echo)
+    except BaseException:
+        # Leave nothing of a failed run behind: the models it wrote, and a folder it made.
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created_dir and report_dir.is_dir() and not any(report_dir.iterdir()):
+            report_dir.rmdir()
+        raise
+
+
+def _run_steps(
+    model_path: Path, options: RunOptions, report_dir: Path, written: list[Path], echo: Callable[[str], None]
+) -> RunOutcome:
     report_dir.mkdir(parents=True, exist_ok=True)
     is_onnx = model_path.suffix.lower() == ".onnx" and model_path.is_file()
     steps = 2 if is_onnx else 3
@@ -80,6 +101,8 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
     if not is_onnx:
         step += 1
         fp32_path = report_dir / f"{_stem(model_path)}.onnx"
+        if not fp32_path.exists():
+            written.append(fp32_path)
         exported = export(
             model_path,
             ExportOptions(
@@ -105,6 +128,8 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
 
     step += 1
     converted_path = report_dir / f"{_stem(fp32_path)}.{options.target}.onnx"
+    if not converted_path.exists():
+        written.append(converted_path)
     conversion = convert(
         fp32_path,
         ConvertOptions(

@@ -17,20 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converter._errors import HalfconvError
+from converter._report_format import format_bytes
 
 if TYPE_CHECKING:
     from converter._results import ConversionResult
 
 EXIT_INTERRUPTED = 130
-
-
-def _human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 # -- convert ---------------------------------------------------------------------------------
@@ -133,7 +125,7 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
         lines.append(f"                 ... {len(stats.range_reports) - 10} more tensors (see --json)")
     ratio = result.size_bytes_after / result.size_bytes_before if result.size_bytes_before else 0.0
     lines.append(
-        f"  size           {_human_bytes(result.size_bytes_before)} -> {_human_bytes(result.size_bytes_after)} ({ratio:.2f}x)"
+        f"  size           {format_bytes(result.size_bytes_before)} -> {format_bytes(result.size_bytes_after)} ({ratio:.2f}x)"
     )
     validation = result.validation
     if validation.status == "skipped":

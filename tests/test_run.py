@@ -127,3 +127,21 @@ def test_run_on_reference_model(tmp_path: Path, capsys: pytest.CaptureFixture[st
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["fp32"]["accuracy"] >= 0.95 and abs(report["accuracy_delta_pp"]) <= 0.1
     assert np.isclose(report["comparison"]["size_ratio"], 0.5, atol=0.02)
+
+
+def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from converter import _download
+
+    def offline(url: str, timeout_s: float) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(_download, "_open_url", offline)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HALFCONV_DATA_DIR", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    report_dir = tmp_path / "r"
+    code = main(["run", str(mnist_onnx), "--dataset", "mnist", "--report-dir", str(report_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 9
+    assert err.startswith("Error: MNIST test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) not found in ")
+    assert not report_dir.exists()
