@@ -1,0 +1,112 @@
+"""The framework-independent part of ``halfconv export``: detection, validation, errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import parser
+
+from converter import _export
+from converter._export import ExportOptions, detect_framework, export
+from converter.cli import main
+
+
+class FakeModel:
+    """A framework model whose ONNX export is y = 2x, while the framework computes ``factor`` * x."""
+
+    framework = "torch"
+    description = "fake model"
+    input_shape = (4,)
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return (x * self.factor).astype(np.float32)
+
+    def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
+        model = parser.parse_model(
+            """<ir_version: 8, opset_import: ["" : 17]>
+            g (float[N,4] input) => (float[N,4] logits) {
+              two = Constant <value = float {2.0}> ()
+              logits = Mul(input, two)
+            }"""
+        )
+        onnx.save(model, str(path))
+        return "fake exporter", []
+
+
+def test_export_validates_against_the_framework(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "m.pt"
+    source.write_bytes(b"weights")
+    monkeypatch.setattr(_export, "_load", lambda path, framework, options: FakeModel(2.0))
+    result = export(source, ExportOptions(output=tmp_path / "m.onnx"))
+    assert result.max_abs_diff == 0.0 and result.validation_inputs == "random" and result.validation_samples == 64
+    assert result.input_shape == (4,) and result.exporter == "fake exporter"
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert meta["halfconv.preprocess"] == '{"layout": "flat", "mean": [0.0], "scale": 0.00392156862745098, "std": [1.0]}'
+
+
+def test_export_that_diverges_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "m.pt"
+    source.write_bytes(b"weights")
+    monkeypatch.setattr(_export, "_load", lambda path, framework, options: FakeModel(2.01))
+    code = main(["export", str(source), "-o", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 11
+    assert err.startswith("Error: the ONNX export differs from the torch model by up to ")
+    assert err.rstrip().endswith("- the exporter mistranslated an op; try another --opset")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_missing_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "m.pt"
+    source.write_bytes(b"\x80\x02")  # a legacy torch.save pickle header
+    monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now raises ImportError
+    monkeypatch.delitem(sys.modules, "converter._export_torch", raising=False)
+    code = main(["export", str(source)])
+    err = capsys.readouterr().err
+    assert code == 12
+    assert err == "Error: exporting PyTorch models needs torch and onnxscript (torch is missing) - pip install torch 'halfconv[torch]'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_missing_keras_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "m.keras"
+    source.write_bytes(b"not a zip")
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    monkeypatch.delitem(sys.modules, "converter._export_keras", raising=False)
+    code = main(["export", str(source), "--framework", "keras"])
+    err = capsys.readouterr().err
+    assert code == 12
+    assert err.startswith("Error: exporting Keras models needs TensorFlow and tf2onnx (")
+    assert err.endswith("- pip install 'halfconv[keras]'\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "framework"),
+    [
+        ("m.h5", b"\x89HDF\r\n\x1a\n", "keras"),
+        ("m.keras", b"not a zip", "keras"),
+        ("m.pt2", b"x", "torch"),
+        ("m.pth", b"\x80\x02", "torch"),
+    ],
+)
+def test_detect_framework(tmp_path: Path, name: str, content: bytes, framework: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert detect_framework(path) == framework
+
+
+def test_unknown_file_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    assert main(["export", str(path)]) == 11
+    assert capsys.readouterr().err.startswith(f"Error: {path} is neither a Keras model")
+    assert main(["export", str(path), "--framework", "torch", "--opset", "3"]) == 2
+    assert capsys.readouterr().err == "Error: --opset 3 is out of range - use an opset from 7 to 23; 17 or 18 suits most models\n"
+    assert main(["export", str(tmp_path / "none.pt")]) == 3
