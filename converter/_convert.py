@@ -61,8 +61,7 @@ class ConvertOptions:
 
 
 def default_output_path(input_path: Path, target: str) -> Path:
-    stem = input_path.name[: -len(".onnx")] if input_path.name.endswith(".onnx") else input_path.name
-    return input_path.with_name(f"{stem}.{target}.onnx")
+    return input_path.with_name(f"{_model_io.model_stem(input_path)}.{target}.onnx")
 
 
 def _has_float32(model: ir.Model) -> bool:

@@ -167,9 +167,12 @@ def _tool_versions() -> dict[str, str]:
     }
 
 
-def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutcome:
+def evaluate(
+    model_path: str | Path, options: EvaluateOptions, *, test_set: _datasets.Dataset | None = None
+) -> EvaluationOutcome:
     """Evaluate ``model_path`` (and its float32 baseline) on a test set and write the report.
 
+    ``test_set`` is the already loaded test split of ``options.dataset``, when the caller has it.
     Raises a ``HalfconvError`` subclass for every user-facing failure; the report files are
     written only when everything succeeded.
     """
@@ -198,7 +201,9 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
     if len(candidates) == 2:
         _check_same_signature(signatures[0], signatures[1], candidates[0].path, candidates[1].path)
 
-    dataset = _datasets.load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
+    dataset = test_set or _datasets.load_dataset(
+        options.dataset, "test", data_dir=options.data_dir, progress=options.progress
+    )
     available = int(dataset.labels.shape[0])
     count = min(options.limit, available) if options.limit else available
     images, labels = dataset.images[:count], dataset.labels[:count].astype(np.int64)
@@ -313,7 +318,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
         baseline_source=baseline_source,
         notes=tuple(notes),
     )
-    report_dir = options.report_dir or Path("reports") / _stem(model_path)
+    report_dir = options.report_dir or Path("reports") / _model_io.model_stem(model_path)
     write_report(report, report_dir)
     return EvaluationOutcome(report, report_dir)
 
@@ -321,6 +326,3 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluationOutc
 def _cpu_count() -> int:
     return os.cpu_count() or 1
 
-
-def _stem(path: Path) -> str:
-    return path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.stem

@@ -24,14 +24,17 @@ import math
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnx
 
 from converter import _model_io
-from converter._errors import ExportError, InputNotFoundError, MissingDependencyError, UsageError
+from converter._errors import ExportError, HalfconvError, InputNotFoundError, MissingDependencyError, UsageError
 from converter._metadata import PREPROCESS_KEY
+
+if TYPE_CHECKING:
+    from converter._datasets import Dataset
 
 FRAMEWORKS = ("keras", "torch")
 DATASET_IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
@@ -194,39 +197,48 @@ def preprocessing_metadata(
     return meta
 
 
-def _sample_images(options: ExportOptions) -> tuple[np.ndarray | None, tuple[str, ...] | None, str]:
+def _sample_images(
+    options: ExportOptions, test_set: Dataset | None
+) -> tuple[np.ndarray | None, tuple[str, ...] | None, str]:
     if options.dataset is None:
         return None, None, "random"
     from converter._datasets import load_dataset
 
-    data = load_dataset(options.dataset, "test", data_dir=options.data_dir)
+    data = test_set or load_dataset(options.dataset, "test", data_dir=options.data_dir)
     return data.images[:VALIDATION_SAMPLES], data.class_names, f"{options.dataset} test images"
 
 
 def _model_inputs(images: np.ndarray | None, input_shape: tuple[int, ...], meta: dict[str, Any]) -> np.ndarray:
+    """Validation inputs: random, or dataset images through evaluate's own preprocessing."""
     if images is None:
         rng = np.random.default_rng(0)
         return rng.random((VALIDATION_SAMPLES, *input_shape), dtype=np.float32)
-    x = images.astype(np.float32)
-    if x.ndim == 3:
-        x = x[..., np.newaxis]
-    x = x * np.float32(meta["scale"])
-    x = (x - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
+    from converter._eval_results import Preprocessing
+    from converter._preprocess import preprocess
+
     layout = meta.get("layout")
-    if layout == "nchw":
-        x = x.transpose(0, 3, 1, 2)
-    elif layout == "hw":
-        x = x[..., 0]
-    elif layout == "flat":
-        x = x.reshape(len(x), -1)
-    if tuple(x.shape[1:]) != tuple(input_shape) and x.shape[-1] == 1 and math.prod(x.shape[1:]) == math.prod(input_shape):
-        x = x.reshape(len(x), *input_shape)  # a single-channel image reshapes unambiguously
-    if tuple(x.shape[1:]) != tuple(input_shape):
+    single_channel = images.ndim == 3 or images.shape[-1] == 1
+    if layout is None and single_channel and math.prod(images.shape[1:]) == math.prod(input_shape):
+        layout = "reshape"  # a single-channel image reshapes unambiguously
+    x = None
+    if layout is not None:
+        plan = Preprocessing(
+            layout=str(layout),
+            input_shape=("N", *input_shape),
+            input_dtype="float32",
+            scale=float(meta["scale"]),
+            mean=tuple(meta["mean"]),
+            std=tuple(meta["std"]),
+            source="options",
+            fixed_batch=None,
+        )
+        x = preprocess(images, plan)
+    if x is None or tuple(x.shape[1:]) != tuple(input_shape):
         raise ExportError(
-            f"{meta.get('dataset', 'dataset')} images of shape {tuple(x.shape[1:])} do not fit the model's input shape {input_shape}",
+            f"{meta.get('dataset', 'dataset')} images of shape {tuple(images.shape[1:])} do not fit the model's input shape {input_shape}",
             "pass --input-shape, or export without --dataset",
         )
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x)
 
 
 def _resolve_input_shape(model: FrameworkModel, options: ExportOptions) -> tuple[int, ...]:
@@ -258,8 +270,11 @@ def _resolve_input_shape(model: FrameworkModel, options: ExportOptions) -> tuple
     raise UsageError("the model does not declare its input shape", "pass --input-shape (e.g. 1,28,28) or --dataset")
 
 
-def export(model_path: str | Path, options: ExportOptions) -> ExportResult:
-    """Export ``model_path`` to ONNX, validate it against the framework, and write it atomically."""
+def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset | None = None) -> ExportResult:
+    """Export ``model_path`` to ONNX, validate it against the framework, and write it atomically.
+
+    ``test_set`` is the already loaded test split of ``options.dataset``, when the caller has it.
+    """
     started = time.perf_counter()
     options.check()
     model_path = Path(model_path)
@@ -271,7 +286,7 @@ def export(model_path: str | Path, options: ExportOptions) -> ExportResult:
     _model_io.check_output_path(model_path, output, options.force, ())
     model = _load(model_path, framework, options)
     input_shape = _resolve_input_shape(model, options)
-    images, class_names, inputs_from = _sample_images(options)
+    images, class_names, inputs_from = _sample_images(options, test_set)
     meta = preprocessing_metadata(input_shape, options.dataset, options.mean, options.std, class_names)
     x = _model_inputs(images, input_shape, meta)
     try:
@@ -315,13 +330,11 @@ def export(model_path: str | Path, options: ExportOptions) -> ExportResult:
 
 
 def _validate(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
-    import onnxruntime as ort
+    from converter import _runtime
 
     try:
         onnx.checker.check_model(str(path), full_check=True)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = _runtime.create_session(path, _runtime.resolve_provider("cpu"))
         if len(session.get_inputs()) != 1 or len(session.get_outputs()) != 1:
             raise ExportError(
                 f"the exported model has {len(session.get_inputs())} inputs and {len(session.get_outputs())} outputs",
@@ -330,9 +343,10 @@ def _validate(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
         outputs = session.run(None, {session.get_inputs()[0].name: x})
     except ExportError:
         raise
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - checker, load and run errors come as several types
+        message = error.what if isinstance(error, HalfconvError) else str(error).strip().splitlines()[0]
         raise ExportError(
-            f"the exported model does not load or run in ONNX Runtime: {str(error).strip().splitlines()[0]}",
+            f"the exported model does not load or run in ONNX Runtime: {message}",
             "try another --opset",
         ) from None
     result = np.asarray(outputs[0], dtype=np.float32)

@@ -1,9 +1,12 @@
-"""Listing a model's graphs (the main graph and every nested subgraph) cheaply."""
+"""Listing a model's graphs (the main graph and every nested subgraph), in onnx-ir or protobuf form."""
 
 from __future__ import annotations
 
-__all__ = ["all_graphs"]
+__all__ = ["all_graph_protos", "all_graphs"]
 
+from collections.abc import Iterator
+
+import onnx
 import onnx_ir as ir
 
 _GRAPH_ATTRIBUTES = (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS)
@@ -28,3 +31,14 @@ def all_graphs(model: ir.Model) -> list[ir.Graph]:
                     graphs.extend(attr.as_graphs())
         index += 1
     return graphs
+
+
+def all_graph_protos(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``graph`` and every subgraph nested in its nodes' attributes, outer before inner."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from all_graph_protos(attr.g)
+            for sub in attr.graphs:
+                yield from all_graph_protos(sub)

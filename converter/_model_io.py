@@ -13,9 +13,9 @@ __all__ = [
     "AtomicOutput",
     "LoadedModel",
     "check_output_path",
-    "external_data_files",
     "load_model",
     "model_size_bytes",
+    "model_stem",
     "read_model_proto",
     "save_model",
 ]
@@ -31,7 +31,7 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 
-from converter._graphs import all_graphs
+from converter._graphs import all_graph_protos, all_graphs
 from google.protobuf.message import DecodeError
 
 from converter._errors import InputNotFoundError, InvalidModelError, OutputError
@@ -72,16 +72,13 @@ def _check_input_file(path: Path) -> None:
 
 
 def _iter_tensor_protos(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _iter_tensor_protos(attr.g)
-            for sub in attr.graphs:
-                yield from _iter_tensor_protos(sub)
+    for sub in all_graph_protos(graph):
+        yield from sub.initializer
+        for node in sub.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
 
 
 def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]:
@@ -193,16 +190,20 @@ def check_input_model(path: Path) -> None:
         raise InvalidModelError(f"{path} fails the ONNX checker: {first}", "fix or re-export the model") from None
 
 
-def external_data_files(path: Path) -> tuple[Path, ...]:
-    proto = onnx.load(str(path), load_external_data=False)
-    return _check_external_data(path, proto)
-
-
-def model_size_bytes(path: Path, external_files: tuple[Path, ...] | None = None) -> int:
-    """Bytes on disk of the model file and every external data file it references."""
-    if external_files is None:
-        external_files = external_data_files(path)
+def model_size_bytes(path: Path, external_files: tuple[Path, ...]) -> int:
+    """Bytes on disk of the model file and its external data files (as ``read_model_proto`` found them)."""
     return path.stat().st_size + sum(f.stat().st_size for f in external_files)
+
+
+_MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt2", ".pt", ".pth")
+
+
+def model_stem(path: Path) -> str:
+    """The model's name without its model-format suffix: ``model.fp16.onnx`` -> ``model.fp16``."""
+    for suffix in _MODEL_SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.name
 
 
 def check_output_path(input_path: Path, output_path: Path, force: bool, input_external: tuple[Path, ...]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from converter._graphs import all_graph_protos
 from converter._results import ConversionStats, KeptNode, TensorRangeReport
 
 OCC_MIN_POSITIVE = 1e-7
@@ -22,26 +23,11 @@ OCC_MAX_FINITE = 1e4
 
 
 def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        nodes.append(node)
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                nodes.extend(_all_nodes(attr.g))
-            for sub in attr.graphs:
-                nodes.extend(_all_nodes(sub))
-    return nodes
+    return [node for sub in all_graph_protos(graph) for node in sub.node]
 
 
 def _initializers(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
-    found = list(graph.initializer)
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                found.extend(_initializers(attr.g))
-            for sub in attr.graphs:
-                found.extend(_initializers(sub))
-    return found
+    return [tensor for sub in all_graph_protos(graph) for tensor in sub.initializer]
 
 
 def convert_with_occ(

@@ -22,16 +22,13 @@ import onnxruntime as ort
 from converter._errors import DatasetError, IncompatibleModelError, UsageError
 from converter._eval_results import Preprocessing
 from converter._metadata import PREPROCESS_KEY
+from converter._runtime import ORT_NUMPY_TYPES
 
 LAYOUTS = ("auto", "nchw", "nhwc", "flat")
 METADATA_KEY = PREPROCESS_KEY
 
-_NUMPY_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(uint8)": np.uint8,
-}
+# The input types images can be fed as.
+_IMAGE_INPUT_TYPES = ("tensor(float)", "tensor(float16)", "tensor(double)", "tensor(uint8)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +60,7 @@ def read_signature(session: ort.InferenceSession, model_name: str) -> ModelSigna
             f"{model_name}'s output '{outputs[0].name}' has shape {_shape_text(output_shape)}, not (N, classes)",
             "halfconv evaluates classifiers that output logits or probabilities per class",
         )
-    if inputs[0].type not in _NUMPY_TYPES:
+    if inputs[0].type not in _IMAGE_INPUT_TYPES:
         raise IncompatibleModelError(
             f"{model_name}'s input '{inputs[0].name}' is {inputs[0].type}",
             "halfconv feeds images as float32, float16, double or uint8",
@@ -173,7 +170,7 @@ def plan_preprocessing(
     return Preprocessing(
         layout=layout,
         input_shape=tuple(d if isinstance(d, int) else str(d) for d in signature.input_shape),
-        input_dtype=str(np.dtype(_NUMPY_TYPES[signature.input_type])),
+        input_dtype=str(np.dtype(ORT_NUMPY_TYPES[signature.input_type])),
         scale=scale,
         mean=mean_values,
         std=std_values,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from converter._convert import ConvertOptions, convert
 from converter import _datasets
+from converter._model_io import model_stem
 from converter._errors import InputNotFoundError, UsageError
 from converter._evaluate import EvaluateOptions, EvaluationOutcome, evaluate
 from converter._export import ExportOptions, ExportResult, export
@@ -58,27 +59,21 @@ class RunOutcome:
     evaluation: EvaluationOutcome
 
 
-def _stem(path: Path) -> str:
-    for suffix in (".onnx", ".keras", ".h5", ".pt2", ".pt", ".pth"):
-        if path.name.endswith(suffix):
-            return path.name[: -len(suffix)]
-    return path.name
-
-
 def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None] = lambda _: None) -> RunOutcome:
     """Run the whole pipeline; ``echo`` receives one line per finished step."""
     model_path = Path(model_path)
     if options.dataset not in ("mnist", "cifar10") and not options.dataset.endswith(".npz"):
         raise UsageError(f"unknown dataset '{options.dataset}'", "use mnist, cifar10 or a path to an .npz")
-    report_dir = options.report_dir or Path("reports") / _stem(model_path)
+    report_dir = options.report_dir or Path("reports") / model_stem(model_path)
     if not model_path.exists():
         raise InputNotFoundError(f"{model_path}: no such file or directory", "check the path")
     # Fail on a missing or corrupt dataset (and download it) before anything is written.
-    _datasets.load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
+    # It is then handed to export and evaluate, so the files are read and hashed once.
+    test_set = _datasets.load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
     created_dir = not report_dir.exists()
     written: list[Path] = []
     try:
-        return _run_steps(model_path, options, report_dir, written, echo)
+        return _run_steps(model_path, options, report_dir, test_set, written, echo)
     except BaseException:
         # Leave nothing of a failed run behind: the models it wrote, and a folder it made.
         for path in written:
@@ -89,7 +84,12 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
 
 
 def _run_steps(
-    model_path: Path, options: RunOptions, report_dir: Path, written: list[Path], echo: Callable[[str], None]
+    model_path: Path,
+    options: RunOptions,
+    report_dir: Path,
+    test_set: _datasets.Dataset,
+    written: list[Path],
+    echo: Callable[[str], None],
 ) -> RunOutcome:
     report_dir.mkdir(parents=True, exist_ok=True)
     is_onnx = model_path.suffix.lower() == ".onnx" and model_path.is_file()
@@ -100,7 +100,7 @@ def _run_steps(
     fp32_path = model_path
     if not is_onnx:
         step += 1
-        fp32_path = report_dir / f"{_stem(model_path)}.onnx"
+        fp32_path = report_dir / f"{model_stem(model_path)}.onnx"
         if not fp32_path.exists():
             written.append(fp32_path)
         exported = export(
@@ -118,6 +118,7 @@ def _run_steps(
                 force=True,
                 data_dir=options.data_dir,
             ),
+            test_set=test_set,
         )
         echo(
             f"[{step}/{steps}] exported {model_path} -> {fp32_path} ({exported.source_format}; {exported.exporter}; "
@@ -127,7 +128,7 @@ def _run_steps(
             echo(f"      note: {note}")
 
     step += 1
-    converted_path = report_dir / f"{_stem(fp32_path)}.{options.target}.onnx"
+    converted_path = report_dir / f"{model_stem(fp32_path)}.{options.target}.onnx"
     if not converted_path.exists():
         written.append(converted_path)
     conversion = convert(
@@ -165,6 +166,7 @@ def _run_steps(
             report_dir=report_dir,
             progress=options.progress,
         ),
+        test_set=test_set,
     )
     report = evaluation.report
     echo(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ORT_ERRORS",
+    "ORT_NUMPY_TYPES",
     "PROVIDERS",
     "ResolvedProvider",
     "cpu_model",
@@ -31,12 +32,28 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_errors
 
 from converter._errors import InvalidModelError, ProviderError, UsageError
 
 PROVIDERS = ("auto", "cuda", "cpu")
+# ONNX Runtime's tensor type strings and the numpy dtypes of their values.
+ORT_NUMPY_TYPES: dict[str, type[np.generic]] = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 

@@ -22,21 +22,7 @@ import onnxruntime as ort
 
 from converter._errors import UsageError, ValidationFailedError
 from converter._results import OutputError, ValidationReport
-
-_ORT_TO_NUMPY = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(int16)": np.int16,
-    "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8,
-    "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32,
-    "tensor(uint64)": np.uint64,
-    "tensor(bool)": np.bool_,
-}
+from converter._runtime import ORT_NUMPY_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +86,7 @@ def _inputs(
     feeds = {}
     for model_input in session.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in model_input.shape]
-        dtype = _ORT_TO_NUMPY.get(model_input.type)
+        dtype = ORT_NUMPY_TYPES.get(model_input.type)
         if dtype is None:
             raise ValidationFailedError(
                 f"cannot make a random value for input '{model_input.name}' of type {model_input.type}",
@@ -119,7 +105,7 @@ def _inputs(
 def _cast_feeds(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     cast: dict[str, np.ndarray] = {}
     for model_input in session.get_inputs():
-        dtype = _ORT_TO_NUMPY.get(model_input.type)
+        dtype = ORT_NUMPY_TYPES.get(model_input.type)
         value = feeds[model_input.name]
         cast[model_input.name] = value.astype(dtype) if dtype is not None else value
     return cast

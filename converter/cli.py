@@ -179,6 +179,20 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """The dataset pass and latency options shared by evaluate and run."""
+    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto", help="execution provider (default: auto = CUDA if usable, else CPU)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
+    parser.add_argument(
+        "--latency-batch-sizes", type=_batch_sizes, default=(1, 32, 256), metavar="B,B,...", help="batch sizes to time (default: 1,32,256)"
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
+    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "evaluate",
@@ -193,21 +207,12 @@ def _add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument(
         "--baseline", type=Path, help="the float32 model to compare with (default: the source recorded by convert, if present)"
     )
-    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto", help="execution provider (default: auto = CUDA if usable, else CPU)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
-    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
     parser.add_argument("--layout", choices=("auto", "nchw", "nhwc", "flat"), default="auto", help="input layout (default: from the model's input shape)")
     parser.add_argument("--mean", type=float, nargs="+", metavar="M", help="per-channel mean, applied after scaling pixels to [0, 1]")
     parser.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, applied after --mean")
-    parser.add_argument(
-        "--latency-batch-sizes", type=_batch_sizes, default=(1, 32, 256), metavar="B,B,...", help="batch sizes to time (default: 1,32,256)"
-    )
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
-    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
     parser.add_argument("--report-dir", type=Path, help="where to write the report (default: reports/<model stem>/)")
     parser.add_argument("--json", action="store_true", help="print report.json on stdout instead of the table")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_measurement_options(parser)
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -343,14 +348,7 @@ def _add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--target", choices=("fp16", "bf16"), default="fp16", help="conversion target (default: fp16)")
     parser.add_argument("--keep-op", action="append", default=[], metavar="OP", help="keep every node of this op type in float32 (repeatable)")
     parser.add_argument("--keep-node", action="append", default=[], metavar="NAME", help="keep this node in float32 (repeatable)")
-    parser.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto", help="execution provider (default: auto)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
-    parser.add_argument("--latency-batch-sizes", type=_batch_sizes, default=(1, 32, 256), metavar="B,B,...", help="batch sizes to time (default: 1,32,256)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
-    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
-    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_measurement_options(parser)
     parser.set_defaults(handler=_run_run)
 
 

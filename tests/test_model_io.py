@@ -553,7 +553,7 @@ def test_load_model_records_external_files(tmp_path: Path) -> None:
     path = write_external(tmp_path / "m.onnx")
     loaded = _model_io.load_model(path)
     assert loaded.external_files == ((tmp_path / "m.onnx.data").resolve(),)
-    assert _model_io.model_size_bytes(path) == path.stat().st_size + (tmp_path / "m.onnx.data").stat().st_size
+    assert _model_io.model_size_bytes(path, loaded.external_files) == path.stat().st_size + (tmp_path / "m.onnx.data").stat().st_size
 
 
 def test_atomic_output_cleans_up_without_commit(tmp_path: Path) -> None:

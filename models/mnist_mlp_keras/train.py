@@ -32,19 +32,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from converter._datasets import load_dataset  # noqa: E402
+from converter._runtime import cpu_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else platform's best guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_model(keras):  # type: ignore[no-untyped-def]

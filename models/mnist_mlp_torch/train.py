@@ -33,17 +33,7 @@ sys.path.insert(0, str(HERE))
 from model import make_model  # noqa: E402
 
 from converter._datasets import load_dataset  # noqa: E402
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else platform's best guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from converter._runtime import cpu_model  # noqa: E402
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
