@@ -125,8 +125,11 @@ def plan_preprocessing(
         )
     shapes = _layout_shapes(image_shape)
     elements = math.prod(image_shape)
-    if layout == "auto" and isinstance(meta.get("layout"), str) and meta["layout"] in shapes:
-        layout = str(meta["layout"])
+    recorded = meta.get("layout")
+    if layout == "auto" and isinstance(recorded, str) and recorded in shapes and _matches(sample_shape, shapes[recorded]):
+        # The recorded layout only decides among shapes that fit; images that fit none get
+        # the shape mismatch error below, not one about a --layout the user never gave.
+        layout = recorded
     if layout == "auto":
         found = [name for name, shape in shapes.items() if _matches(sample_shape, shape)]
         if not found and all(isinstance(d, int) for d in sample_shape) and math.prod(sample_shape) == elements:  # type: ignore[arg-type]

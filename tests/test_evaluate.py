@@ -948,3 +948,25 @@ def test_npz_samples_of_an_unusable_shape(mnist: Trained, tmp_path: Path, capsys
     np.savez(npz, x=mnist_test.images[:20].reshape(20, 1, 1, 28, 28), y=mnist_test.labels[:20])
     message = "odd samples have shape (1, 1, 28, 28), not (H, W), (H, W, C) or flat (F,) - store the images as (N, H, W), (N, H, W, C) or (N, F)"
     assert_fails(capsys, tmp_path, [mnist.fp32, "--dataset", npz, "--provider", "cpu"], 9, message)
+
+
+def test_recorded_layout_does_not_mask_a_dataset_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CIFAR-10 model whose metadata records 'nhwc', evaluated on MNIST: the error is the shape mismatch."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("ReduceMax", ["f"], ["y"], axes=[1], keepdims=1)],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 32, 32, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, {"halfconv.preprocess": '{"layout": "nhwc", "scale": 0.00392156862745098}'})
+    path = tmp_path / "cifar.onnx"
+    onnx.save(model, str(path))
+    code = main(["evaluate", str(path), "--dataset", "mnist", "--provider", "cpu", "--data-dir", str(DATA_DIR), "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 13
+    assert err.startswith("Error: cifar.onnx expects input (N, 32, 32, 3) but mnist images are 28x28")
+    assert not (tmp_path / "r").exists()
