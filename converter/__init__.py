@@ -1,34 +1,91 @@
-"""halfconv: convert float32 ONNX models to float16, keep sensitive ops in float32, prove accuracy."""
+"""halfconv: convert float32 ONNX models to float16, keep sensitive ops in float32, prove accuracy.
+
+The package is built from one subpackage per concept (``ls -R`` shows the design):
+``core`` (errors, sessions and providers, model files), ``conversion``, ``datasets``,
+``evaluation``, ``report`` and ``exporters``; ``run`` composes them and ``cli`` is a thin
+layer over this public surface.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConversionError",
     "ConversionResult",
+    "ConversionStats",
     "ConvertOptions",
+    "Dataset",
+    "DatasetError",
+    "EvaluateOptions",
+    "EvaluationReport",
+    "ExportError",
+    "ExportOptions",
+    "ExportResult",
     "HalfconvError",
+    "IncompatibleModelError",
+    "InputNotFoundError",
+    "InvalidModelError",
+    "MissingDependencyError",
+    "ModelEvaluation",
+    "NothingToConvertError",
+    "OutputError",
+    "ProviderError",
+    "RunOptions",
+    "RunOutcome",
+    "UsageError",
+    "ValidationFailedError",
+    "ValidationReport",
     "__version__",
     "convert",
+    "cpu_model",
+    "evaluate",
+    "export",
+    "load_dataset",
+    "run",
+    "write_report",
 ]
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from converter._errors import HalfconvError
+from .conversion import ConversionResult, ConversionStats, ConvertOptions, ValidationReport
+from .core import (
+    ConversionError,
+    DatasetError,
+    ExportError,
+    HalfconvError,
+    IncompatibleModelError,
+    InputNotFoundError,
+    InvalidModelError,
+    MissingDependencyError,
+    NothingToConvertError,
+    OutputError,
+    ProviderError,
+    UsageError,
+    ValidationFailedError,
+    lazy_exports,
+)
+from .datasets import Dataset, load_dataset
+from .evaluation import EvaluateOptions, EvaluationReport, ModelEvaluation
+from .exporters import ExportOptions, ExportResult
+from .report import write_report
 
 if TYPE_CHECKING:
-    from converter._convert import ConvertOptions, convert
-    from converter._results import ConversionResult
+    from ._run import RunOptions, RunOutcome, run
+    from .conversion import convert
+    from .core import cpu_model
+    from .evaluation import evaluate
+    from .exporters import export
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy, so that importing the package (and `halfconv --help`) does not load onnxruntime.
-    if name in ("ConvertOptions", "convert"):
-        from converter import _convert
-
-        return getattr(_convert, name)
-    if name == "ConversionResult":
-        from converter._results import ConversionResult
-
-        return ConversionResult
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "convert": ".conversion",
+        "cpu_model": ".core",
+        "evaluate": ".evaluation",
+        "export": ".exporters",
+        "RunOptions": "._run",
+        "RunOutcome": "._run",
+        "run": "._run",
+    },
+)

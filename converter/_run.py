@@ -2,7 +2,7 @@
 
 The exported and converted models are written into the report folder beside the report
 that describes them, so the input is never touched and a second run simply replaces
-the folder's previous results.
+the folder's previous results. A run that fails leaves nothing of its own behind.
 """
 
 from __future__ import annotations
@@ -13,67 +13,68 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from converter._convert import ConvertOptions, convert
-from converter import _datasets
-from converter._model_io import model_stem
-from converter._errors import InputNotFoundError, UsageError
-from converter._evaluate import EvaluateOptions, EvaluationOutcome, evaluate
-from converter._export import ExportOptions, ExportResult, export
-from converter._results import ConversionResult
+from .conversion import ConversionResult, ConvertOptions, convert
+from .core import InputNotFoundError, OutputError, UsageError, model_stem
+from .datasets import DATASETS, Dataset, load_dataset
+from .evaluation import EvaluateOptions, EvaluationReport, evaluate
+from .exporters import ExportOptions, ExportResult, export
+from .report import ReportPaths, default_report_dir, write_report
 
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
-    """The export, convert and evaluate options that matter for one end-to-end run."""
+    """One end-to-end run: each step's own options, and the folder that receives everything.
 
-    dataset: str  # mnist | cifar10 | PATH.npz
+    ``export`` applies when the model is not ONNX; its ``mean``/``std`` describe the
+    model's preprocessing and reach the evaluation of an ONNX model (``evaluate.mean`` and
+    ``evaluate.std`` are not used). The paths between the steps are the run's to choose, so
+    ``convert.output``, ``export.output`` and ``evaluate.baseline`` must be left unset.
+    """
+
+    evaluate: EvaluateOptions
+    convert: ConvertOptions = ConvertOptions()
+    export: ExportOptions = ExportOptions()
     report_dir: Path | None = None  # default: reports/<model stem>/
-    # export
-    framework: str | None = None
-    input_shape: tuple[int, ...] | None = None
-    opset: int = 18
-    torch_factory: str | None = None
-    trust_pickle: bool = False
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    # convert
-    target: str = "fp16"
-    keep_ops: tuple[str, ...] = ()
-    keep_nodes: tuple[str, ...] = ()
-    keep_io_types: bool = True
-    # evaluate
-    provider: str = "auto"
-    batch_size: int = 256
-    limit: int | None = None
-    data_dir: Path | None = None
-    latency_batch_sizes: tuple[int, ...] = (1, 32, 256)
-    warmup: int = 10
-    iters: int = 50
-    progress: bool = False
+
+    def check(self) -> None:
+        """Raise UsageError for options that name a path the run chooses itself."""
+        for name, value in (
+            ("the converted model's output", self.convert.output),
+            ("the exported model's output", self.export.output),
+            ("a baseline", self.evaluate.baseline),
+        ):
+            if value is not None:
+                raise UsageError(f"run chooses {name} itself (in the report folder)", "leave that option unset")
+        dataset = self.evaluate.dataset
+        if dataset not in DATASETS and not dataset.endswith(".npz"):
+            raise UsageError(f"unknown dataset '{dataset}'", "use mnist, cifar10 or a path to an .npz")
 
 
 @dataclasses.dataclass(frozen=True)
 class RunOutcome:
     exported: ExportResult | None
     conversion: ConversionResult
-    evaluation: EvaluationOutcome
+    report: EvaluationReport
+    paths: ReportPaths
 
 
 def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None] = lambda _: None) -> RunOutcome:
-    """Run the whole pipeline; ``echo`` receives one line per finished step."""
+    """Run the whole pipeline and write the report; ``echo`` receives one line per finished step."""
+    options.check()
     model_path = Path(model_path)
-    if options.dataset not in ("mnist", "cifar10") and not options.dataset.endswith(".npz"):
-        raise UsageError(f"unknown dataset '{options.dataset}'", "use mnist, cifar10 or a path to an .npz")
-    report_dir = options.report_dir or Path("reports") / model_stem(model_path)
+    report_dir = options.report_dir or default_report_dir(model_path)
     if not model_path.exists():
         raise InputNotFoundError(f"{model_path}: no such file or directory", "check the path")
     # Fail on a missing or corrupt dataset (and download it) before anything is written.
     # It is then handed to export and evaluate, so the files are read and hashed once.
-    test_set = _datasets.load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
+    evaluate_options = options.evaluate
+    test_set = load_dataset(
+        evaluate_options.dataset, "test", data_dir=evaluate_options.data_dir, progress=evaluate_options.progress
+    )
     created_dir = not report_dir.exists()
     written: list[Path] = []
     try:
-        return _run_steps(model_path, options, report_dir, test_set, written, echo)
+        return _Steps(model_path, options, report_dir, test_set, written, echo).run()
     except BaseException:
         # Leave nothing of a failed run behind: the models it wrote, and a folder it made.
         for path in written:
@@ -83,94 +84,93 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
         raise
 
 
-def _run_steps(
-    model_path: Path,
-    options: RunOptions,
-    report_dir: Path,
-    test_set: _datasets.Dataset,
-    written: list[Path],
-    echo: Callable[[str], None],
-) -> RunOutcome:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    is_onnx = model_path.suffix.lower() == ".onnx" and model_path.is_file()
-    steps = 2 if is_onnx else 3
-    step = 0
+@dataclasses.dataclass
+class _Steps:
+    model_path: Path
+    options: RunOptions
+    report_dir: Path
+    test_set: Dataset
+    written: list[Path]
+    echo: Callable[[str], None]
+    step: int = 0
 
-    exported: ExportResult | None = None
-    fp32_path = model_path
-    if not is_onnx:
-        step += 1
-        fp32_path = report_dir / f"{model_stem(model_path)}.onnx"
-        if not fp32_path.exists():
-            written.append(fp32_path)
+    @property
+    def is_onnx(self) -> bool:
+        return self.model_path.suffix.lower() == ".onnx" and self.model_path.is_file()
+
+    def _announce(self, text: str) -> None:
+        self.step += 1
+        self.echo(f"[{self.step}/{2 if self.is_onnx else 3}] {text}")
+
+    def _claim(self, path: Path) -> Path:
+        """A file this run writes; removed again if the run fails and it did not exist before."""
+        if not path.exists():
+            self.written.append(path)
+        return path
+
+    def run(self) -> RunOutcome:
+        if self.report_dir.exists() and not self.report_dir.is_dir():
+            raise OutputError(f"cannot write the report to {self.report_dir}: it is a file", "choose a folder")
+        try:
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write the report to {self.report_dir}: {error.strerror or type(error).__name__}",
+                "choose another report directory",
+            ) from None
+        exported = None if self.is_onnx else self._export()
+        fp32_path = self.model_path if exported is None else Path(exported.output_path)
+        conversion = self._convert(fp32_path)
+        report = self._evaluate(Path(conversion.output_path), fp32_path, exported)
+        paths = write_report(report, self.report_dir)
+        return RunOutcome(exported, conversion, report, paths)
+
+    def _export(self) -> ExportResult:
+        dataset = self.options.evaluate.dataset
+        output = self._claim(self.report_dir / f"{model_stem(self.model_path)}.onnx")
         exported = export(
-            model_path,
-            ExportOptions(
-                output=fp32_path,
-                framework=options.framework,
-                input_shape=options.input_shape,
-                opset=options.opset,
-                dataset=options.dataset if options.dataset in ("mnist", "cifar10") else None,
-                mean=options.mean,
-                std=options.std,
-                torch_factory=options.torch_factory,
-                trust_pickle=options.trust_pickle,
+            self.model_path,
+            dataclasses.replace(
+                self.options.export,
+                output=output,
+                dataset=dataset if dataset in DATASETS else None,
                 force=True,
-                data_dir=options.data_dir,
+                data_dir=self.options.evaluate.data_dir,
             ),
-            test_set=test_set,
+            test_set=self.test_set,
         )
-        echo(
-            f"[{step}/{steps}] exported {model_path} -> {fp32_path} ({exported.source_format}; {exported.exporter}; "
+        self._announce(
+            f"exported {self.model_path} -> {output} ({exported.source_format}; {exported.exporter}; "
             f"max abs diff {exported.max_abs_diff:.2g} on {exported.validation_samples} {exported.validation_inputs})"
         )
         for note in exported.notes:
-            echo(f"      note: {note}")
+            self.echo(f"      note: {note}")
+        return exported
 
-    step += 1
-    converted_path = report_dir / f"{model_stem(fp32_path)}.{options.target}.onnx"
-    if not converted_path.exists():
-        written.append(converted_path)
-    conversion = convert(
-        fp32_path,
-        ConvertOptions(
-            output=converted_path,
-            target=options.target,
-            keep_ops=options.keep_ops,
-            keep_nodes=options.keep_nodes,
-            keep_io_types=options.keep_io_types,
-            force=True,
-        ),
-    )
-    stats = conversion.stats
-    echo(
-        f"[{step}/{steps}] converted {fp32_path} -> {converted_path} ({stats.nodes_converted} nodes converted, "
-        f"{stats.nodes_kept_fp32} kept float32, {stats.casts_inserted} casts; validation {conversion.validation.status})"
-    )
+    def _convert(self, fp32_path: Path) -> ConversionResult:
+        target = self.options.convert.target
+        output = self._claim(self.report_dir / f"{model_stem(fp32_path)}.{target}.onnx")
+        conversion = convert(fp32_path, dataclasses.replace(self.options.convert, output=output, force=True))
+        stats = conversion.stats
+        self._announce(
+            f"converted {fp32_path} -> {output} ({stats.nodes_converted} nodes converted, "
+            f"{stats.nodes_kept_fp32} kept float32, {stats.casts_inserted} casts; validation {conversion.validation.status})"
+        )
+        return conversion
 
-    step += 1
-    evaluation = evaluate(
-        converted_path,
-        EvaluateOptions(
-            dataset=options.dataset,
+    def _evaluate(self, converted_path: Path, fp32_path: Path, exported: ExportResult | None) -> EvaluationReport:
+        # An exported model carries its preprocessing in its metadata; for an ONNX model it
+        # comes from the run's export options.
+        export_options = self.options.export
+        options = dataclasses.replace(
+            self.options.evaluate,
             baseline=fp32_path,
-            provider=options.provider,
-            batch_size=options.batch_size,
-            limit=options.limit,
-            data_dir=options.data_dir,
-            mean=None if exported is not None else options.mean,
-            std=None if exported is not None else options.std,
-            latency_batch_sizes=options.latency_batch_sizes,
-            warmup=options.warmup,
-            iters=options.iters,
-            report_dir=report_dir,
-            progress=options.progress,
-        ),
-        test_set=test_set,
-    )
-    report = evaluation.report
-    echo(
-        f"[{step}/{steps}] evaluated on {report.dataset.name} {report.dataset.split} "
-        f"({report.dataset.num_images:,} images, {report.provider.actual})"
-    )
-    return RunOutcome(exported, conversion, evaluation)
+            mean=None if exported is not None else export_options.mean,
+            std=None if exported is not None else export_options.std,
+        )
+        report = evaluate(converted_path, options, test_set=self.test_set)
+        self._announce(
+            f"evaluated on {report.dataset.name} {report.dataset.split} "
+            f"({report.dataset.num_images:,} images, {report.provider.actual})"
+        )
+        return report

@@ -17,8 +17,8 @@ import onnx.parser
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from converter._convert import ConvertOptions, convert
-from converter._results import ConversionResult
+from halfconv.conversion import ConvertOptions, convert
+from halfconv.conversion import ConversionResult
 
 FLOAT = "FLOAT"
 FLOAT16 = "FLOAT16"

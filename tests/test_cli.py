@@ -1,8 +1,8 @@
 """The ``halfconv`` command line, tested by invoking it: exit codes and exact output lines.
 
 Models are tiny graphs written in ONNX text syntax inside each test. Most runs call
-``converter.cli.main`` in-process with ``capsys``; a few run the installed console script
-and ``python -m converter`` in a subprocess.
+``halfconv.cli.main`` in-process with ``capsys``; a few run the installed console script
+and ``python -m halfconv`` in a subprocess.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import onnx
 import onnx.parser
 import pytest
 
-from converter import cli
+from halfconv import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -260,7 +260,7 @@ def test_no_validate(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_lists_float32_nodes_with_reasons(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from converter import _policy
+    from halfconv.conversion import _policy
 
     reason = next(r.reason for r in _policy.DEFAULT_KEEP_OPS if r.op_type == "Exp")
     code, out, err = run(capsys, "convert", str(model), "--explain")
@@ -397,7 +397,7 @@ def test_sample_with_no_validate(model: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    from converter import _policy
+    from halfconv.conversion import _policy
 
     code, out, err = run(capsys, "policy")
     assert (code, err) == (0, "")
@@ -411,7 +411,7 @@ def test_policy(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_policy_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from converter import _policy
+    from halfconv.conversion import _policy
 
     code, out, err = run(capsys, "policy", "--json")
     assert (code, err) == (0, "")
@@ -491,7 +491,7 @@ def _run_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
 def test_help_imports_no_heavy_framework(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from converter.cli import main\n"
+        "from halfconv.cli import main\n"
         "for argv in (['--help'], ['convert', '--help'], ['policy', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
@@ -521,7 +521,7 @@ def test_console_script_converts(tmp_path: Path) -> None:
 
 def test_python_dash_m_reports_bad_input(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
-    done = _run_process([sys.executable, "-m", "converter", "convert", "bad.onnx"], tmp_path)
+    done = _run_process([sys.executable, "-m", "halfconv", "convert", "bad.onnx"], tmp_path)
     assert done.returncode == 4
     assert done.stdout == ""
     assert done.stderr == "Error: bad.onnx is a PNG image, not an ONNX model - pass an .onnx file\n"
@@ -529,9 +529,9 @@ def test_python_dash_m_reports_bad_input(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_version(tmp_path: Path) -> None:
-    from converter import __version__
+    from halfconv import __version__
 
-    done = _run_process([sys.executable, "-m", "converter", "--version"], tmp_path)
+    done = _run_process([sys.executable, "-m", "halfconv", "--version"], tmp_path)
     assert done.returncode == 0
     assert done.stdout == f"halfconv {__version__}\n"
 
@@ -540,12 +540,12 @@ def test_sigterm_unwinds_and_leaves_nothing(tmp_path: Path) -> None:
     write_model(tmp_path / "m.onnx")
     code = (
         "import os, signal, sys, time\n"
-        "import converter._convert as c\n"
+        "import halfconv.conversion._pipeline as c\n"
         "def validate(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(30)\n"
         "c.validate_converted = validate\n"
-        "from converter.cli import main\n"
+        "from halfconv.cli import main\n"
         "sys.exit(main(['convert', 'm.onnx']))\n"
     )
     done = _run_process([sys.executable, "-c", code], tmp_path)

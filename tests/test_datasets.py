@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter import _datasets, _download
-from converter._datasets import DATA_DIR_ENV, DATASETS, Dataset, data_dir_candidates, load_dataset
-from converter._errors import DatasetError, UsageError
+from halfconv.datasets import _download, _files, _load as _datasets
+from halfconv.datasets import DATA_DIR_ENV, DATASETS, Dataset, data_dir_candidates, load_dataset
+from halfconv.core import DatasetError, UsageError
 
 REAL_DATA = (
     Path(os.environ[DATA_DIR_ENV])
@@ -101,7 +101,7 @@ def accept_checksum(
         hashlib.md5(data).hexdigest(),
         None if md5_only else hashlib.sha256(data).hexdigest(),
     )
-    monkeypatch.setitem(_datasets._CHECKSUMS, name, checksum)
+    monkeypatch.setitem(_files.CHECKSUMS, name, checksum)
 
 
 def files_under(directory: Path) -> list[Path]:
@@ -174,8 +174,8 @@ def test_cifar10_train_split(real: Path) -> None:
 
 
 def test_checksum_table_matches_the_readme() -> None:
-    assert {name: c.sha256 for name, c in _datasets._CHECKSUMS.items() if c.sha256} == README_SHA256
-    assert _datasets._CHECKSUMS["cifar-10-python.tar.gz"].md5 == "c58f30108f718f92721af3b95e74349a"
+    assert {name: c.sha256 for name, c in _files.CHECKSUMS.items() if c.sha256} == README_SHA256
+    assert _files.CHECKSUMS["cifar-10-python.tar.gz"].md5 == "c58f30108f718f92721af3b95e74349a"
     assert DATASETS == ("mnist", "cifar10")
 
 

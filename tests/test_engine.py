@@ -1,4 +1,4 @@
-"""Tests of the halfconv conversion engine, through ``converter._convert.convert``.
+"""Tests of the halfconv conversion engine, through ``halfconv.conversion.convert``.
 
 Every test builds its model from ONNX text, converts it, and checks both the STRUCTURE of
 the result (which nodes run in float32 or float16, the Casts, the initializer types) and
@@ -37,9 +37,9 @@ from helpers import (
 )
 from onnx import numpy_helper
 
-from converter import _policy
-from converter._convert import ConvertOptions, convert
-from converter._errors import ConversionError, NothingToConvertError, ValidationFailedError
+from halfconv.conversion import _policy
+from halfconv.conversion import ConvertOptions, convert
+from halfconv.core import ConversionError, NothingToConvertError, ValidationFailedError
 
 FP16_MAX = 65504.0
 POLICY = _policy.default_keep_ops()

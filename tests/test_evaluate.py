@@ -1,14 +1,14 @@
 """``halfconv evaluate`` on the real MNIST and CIFAR-10 test sets, checked against numpy.
 
 Softmax regressions are trained inside the session on the real training splits (see
-``trained_models.py``), saved as ONNX and converted to fp16 with ``converter.convert``. Every
+``trained_models.py``), saved as ONNX and converted to fp16 with ``halfconv.convert``. Every
 accuracy halfconv reports is recomputed here with plain numpy on the same images. Runs go
-through ``converter.cli.main`` so exit codes and the exact lines on stdout/stderr are
+through ``halfconv.cli.main`` so exit codes and the exact lines on stdout/stderr are
 checked too. Errors must leave no report behind.
 
 The datasets are read from ``$HALFCONV_DATA_DIR`` (CI sets it), else ``../shared/datasets``
 beside the repository. The network is never touched: the dataset downloader
-(``converter._download._open_url``) is replaced by one that fails.
+(``halfconv.datasets._download._open_url``) is replaced by one that fails.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import trained_models
-from converter import _datasets, _download, _runtime
-from converter._convert import ConvertOptions, convert
-from converter._errors import ProviderError, UsageError
-from converter._evaluate import EvaluateOptions, evaluate
-from converter._report import load_schema
-from converter.cli import main
+from halfconv.core import _runtime
+from halfconv.datasets import _download, _load as _datasets
+from halfconv.conversion import ConvertOptions, convert
+from halfconv.core import ProviderError, UsageError
+from halfconv.evaluation import EvaluateOptions, evaluate
+from halfconv.report import load_schema
+from halfconv.cli import main
 
 DATA_DIR = Path(os.environ.get("HALFCONV_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -827,7 +828,7 @@ def test_unknown_provider(mnist: Trained, tmp_path: Path, capsys: pytest.Capture
     assert not (tmp_path / "r").exists() and not (tmp_path / "reports").exists()
     # The library refuses it too, before anything runs.
     with pytest.raises(UsageError) as error:
-        evaluate(mnist.fp16, EvaluateOptions(dataset="mnist", provider="tpu", report_dir=tmp_path / "r"))
+        evaluate(mnist.fp16, EvaluateOptions(dataset="mnist", provider="tpu"))
     assert (str(error.value), error.value.exit_code) == ("unknown provider 'tpu' - use auto, cuda or cpu", 2)
     assert not (tmp_path / "r").exists()
 

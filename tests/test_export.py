@@ -10,10 +10,10 @@ import onnx
 import pytest
 from onnx import parser
 
-import converter
-from converter import _export
-from converter._export import ExportOptions, detect_framework, export
-from converter.cli import main
+import halfconv.exporters
+from halfconv.exporters import _pipeline as _export
+from halfconv.exporters import ExportOptions, detect_framework, export
+from halfconv.cli import main
 
 
 class FakeModel:
@@ -68,8 +68,8 @@ def test_missing_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     source = tmp_path / "m.pt"
     source.write_bytes(b"\x80\x02")  # a legacy torch.save pickle header
     monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now raises ImportError
-    monkeypatch.delitem(sys.modules, "converter._export_torch", raising=False)
-    monkeypatch.delattr(converter, "_export_torch", raising=False)  # an earlier import binds it on the package
+    monkeypatch.delitem(sys.modules, "halfconv.exporters._torch", raising=False)
+    monkeypatch.delattr(halfconv.exporters, "_torch", raising=False)  # an earlier import binds it on the package
     code = main(["export", str(source)])
     err = capsys.readouterr().err
     assert code == 12
@@ -81,8 +81,8 @@ def test_missing_keras_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     source = tmp_path / "m.keras"
     source.write_bytes(b"not a zip")
     monkeypatch.setitem(sys.modules, "tensorflow", None)
-    monkeypatch.delitem(sys.modules, "converter._export_keras", raising=False)
-    monkeypatch.delattr(converter, "_export_keras", raising=False)
+    monkeypatch.delitem(sys.modules, "halfconv.exporters._keras", raising=False)
+    monkeypatch.delattr(halfconv.exporters, "_keras", raising=False)
     code = main(["export", str(source), "--framework", "keras"])
     err = capsys.readouterr().err
     assert code == 12

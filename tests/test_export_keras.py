@@ -1,4 +1,4 @@
-"""``halfconv export`` of Keras and TensorFlow models, through ``converter._export_keras``.
+"""``halfconv export`` of Keras and TensorFlow models, through ``halfconv.exporters._keras``.
 
 Each model is a tiny Keras 3 network built and fitted for one epoch inside the test, then
 saved in every format the back end reads (.keras, .h5, a SavedModel folder). The checks
@@ -24,13 +24,13 @@ pytest.importorskip("tf2onnx")
 
 import onnxruntime as ort
 
-from converter._errors import ExportError, UsageError
-from converter._export import ExportOptions, export
-from converter._metadata import PREPROCESS_KEY
+from halfconv.core import ExportError, UsageError
+from halfconv.exporters import ExportOptions, export
+from halfconv.core import PREPROCESS_KEY
 
 # Importing the back end first makes Keras use the TensorFlow backend whatever the
 # environment says, as it does when the CLI exports.
-from converter import _export_keras  # noqa: F401  # isort: skip
+from halfconv.exporters import _keras as _export_keras  # noqa: F401  # isort: skip
 
 import keras  # isort: skip
 
@@ -64,7 +64,7 @@ def data_dir() -> Path:
 
 def _images(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Scaled float32 test images (batch, H, W[, C]) and their labels."""
-    from converter._datasets import load_dataset
+    from halfconv.datasets import load_dataset
 
     data = load_dataset(name, "test", data_dir=data_dir, download=False)
     return data.images.astype(np.float32) / np.float32(255.0), data.labels
@@ -295,7 +295,7 @@ def test_keras_file_with_an_unusual_extension_loads_by_content(
 
 
 def _cli_has_export() -> bool:
-    from converter import cli
+    from halfconv import cli
 
     parser = cli.build_parser()
     return any(
@@ -307,9 +307,7 @@ def _cli_has_export() -> bool:
 def test_cli_export(
     mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not _cli_has_export():
-        pytest.skip("converter/cli.py has no 'export' subcommand yet")
-    from converter import cli
+    from halfconv import cli
 
     _, paths = mnist_mlp
     output = tmp_path / "cli.onnx"
@@ -330,7 +328,7 @@ def test_loading_tensorflow_prints_nothing(mnist_mlp: tuple[keras.Model, dict[st
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from converter._export import ExportOptions, export\n"
+        "from halfconv.exporters import ExportOptions, export\n"
         "export(Path(sys.argv[1]), ExportOptions(output=Path(sys.argv[2])))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

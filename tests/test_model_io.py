@@ -1,8 +1,8 @@
 """Bad inputs and failure atomicity: one ``Error:`` line, a documented exit code, nothing on disk.
 
-Every bad input goes through ``halfconv convert`` (``converter.cli.main``); the test then
+Every bad input goes through ``halfconv convert`` (``halfconv.cli.main``); the test then
 checks that stderr holds exactly one line and no traceback, that the exit code is the one
-``converter._errors`` documents, that the directory holds exactly what it held before (no
+``halfconv.core`` documents, that the directory holds exactly what it held before (no
 output, no ``.NAME.halfconv-*`` staging folder) and that the input is byte-for-byte and
 mtime unchanged.
 """
@@ -21,8 +21,11 @@ import onnx.parser
 import pytest
 from onnx import numpy_helper
 
-from converter import _convert, _model_io, _validate, cli
-from converter._errors import (
+from halfconv import cli
+from halfconv.conversion import _pipeline as _convert, _validate
+from halfconv import core
+from halfconv.core import _model_io
+from halfconv.core import (
     EXIT_CODES,
     InputNotFoundError,
     InvalidModelError,
@@ -240,7 +243,7 @@ def _int_only(d: Path) -> Path:
 
 DANGLING = (
     "Error: {path} fails the ONNX checker: Nodes in a graph must be topologically sorted, however input 'Q'"
-    " of node: name: OpType: Add is not output of any previous nodes. - fix or re-export the model"
+    " of node: name: OpType: Add is not output of any previous nodes - fix or re-export the model"
 )
 
 CASES: dict[str, Case] = {
@@ -343,7 +346,7 @@ def test_invalid_graph_in_a_real_process_prints_one_line(tmp_path: Path) -> None
 
     path = _undefined_input(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "converter", "convert", path.name],
+        [sys.executable, "-m", "halfconv", "convert", path.name],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -359,7 +362,7 @@ def test_invalid_graph_in_a_real_process_prints_one_line(tmp_path: Path) -> None
 def test_exit_codes_are_distinct_and_documented() -> None:
     codes = list(EXIT_CODES.values())
     assert len(codes) == len(set(codes))
-    assert 0 not in codes and 1 not in codes and cli.EXIT_INTERRUPTED not in codes
+    assert 0 not in codes and 1 not in codes and core.EXIT_INTERRUPTED not in codes
     assert InputNotFoundError.exit_code == 3
     assert InvalidModelError.exit_code == 4
     assert ValidationFailedError.exit_code == 6
@@ -520,7 +523,7 @@ def test_save_model_patched_to_raise(
     def failing(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_model_io, "save_model", failing)
+    monkeypatch.setattr(core, "save_model", failing)
     before = snapshot(tmp_path)
     assert cli.main(["convert", str(path)]) == 130
     one_error_line(capsys.readouterr().err)

@@ -18,20 +18,20 @@ from typing import Any
 import jsonschema
 import pytest
 
-from converter import _report_plots
-from converter._errors import OutputError
-from converter._eval_results import (
+from halfconv.report import _plots as _report_plots
+from halfconv.core import OutputError
+from halfconv.datasets import FileDigest
+from halfconv.evaluation import (
     Comparison,
     ConversionFacts,
     DatasetInfo,
     EvaluationReport,
-    FileDigest,
     LatencyPoint,
     ModelEvaluation,
     Preprocessing,
     ProviderInfo,
 )
-from converter._report import (
+from halfconv.report import (
     ReportPaths,
     format_console,
     load_schema,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.cli import main
+from halfconv.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("HALFCONV_DATA_DIR") or REPO.parent / "shared" / "datasets")
@@ -28,7 +28,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def mnist_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import onnx
 
-    from converter._datasets import load_dataset
+    from halfconv.datasets import load_dataset
     from trained_models import linear_classifier, train_softmax_regression
 
     train = load_dataset("mnist", "train", data_dir=DATA_DIR)
@@ -66,7 +66,7 @@ def test_run_on_onnx_model(mnist_onnx: Path, tmp_path: Path, capsys: pytest.Capt
 
 
 def test_run_auto_provider_reports_the_fallback(mnist_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from converter._runtime import cuda_unavailable_reason
+    from halfconv.core import cuda_unavailable_reason
 
     reason = cuda_unavailable_reason()
     if reason is None:
@@ -130,7 +130,7 @@ def test_run_on_reference_model(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from converter import _download
+    from halfconv.datasets import _download
 
     def offline(url: str, timeout_s: float) -> None:
         raise OSError("network is unreachable")

@@ -93,7 +93,7 @@ engine, source, output, keep_ops, validate = sys.argv[1], Path(sys.argv[2]), Pat
 keep = tuple(k for k in keep_ops.split(",") if k)
 phases = {}
 if engine == "halfconv":
-    from converter import ConvertOptions, convert
+    from halfconv import ConvertOptions, convert
     start = time.perf_counter()
     result = convert(source, ConvertOptions(output=output, keep_ops=keep, validate=validate, force=True))
     phases = {"load": result.timings.load_s, "plan+rewrite": result.timings.convert_s, "cast+write": result.timings.write_s, "validate": result.timings.validate_s}

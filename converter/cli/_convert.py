@@ -1,0 +1,136 @@
+"""``halfconv convert`` and ``halfconv policy``: the commands and the conversion summary they print."""
+
+from __future__ import annotations
+
+__all__ = ["add_convert", "add_policy", "format_conversion"]
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .. import conversion
+from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
+from ..report import format_bytes
+from ._options import add_conversion_options, conversion_options
+
+
+def add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a float32 ONNX model to float16 or bfloat16",
+        description=(
+            "Convert a float32 ONNX model to float16 (or bfloat16), keeping numerically "
+            "sensitive ops in float32, and validate the result before it is written."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="the float32 .onnx model (never modified)")
+    parser.add_argument("-o", "--output", type=Path, help="output path (default: MODEL.fp16.onnx beside the input)")
+    add_conversion_options(parser)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--explain", action="store_true", help="list every node that stays float32 and why")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    result = conversion.convert(args.model, conversion_options(args))
+    if args.json:
+        print(json.dumps(result.to_json_dict(), indent=2))
+    else:
+        print(format_conversion(result, explain=args.explain))
+    return 0
+
+
+def format_conversion(result: ConversionResult, *, explain: bool) -> str:
+    stats = result.stats
+    lines = [f"converted {result.input_path} -> {result.output_path} ({result.target}, engine {result.engine})"]
+    if result.external_data_path:
+        lines.append(f"  external data  {result.external_data_path}")
+    lines.append(
+        f"  nodes          {stats.nodes_total} total: {stats.nodes_converted} converted, "
+        f"{stats.nodes_kept_fp32} kept float32, {stats.nodes_without_float} without float tensors"
+    )
+    lines.append(
+        f"  weights        {stats.converted_weight_share:.1%} of {stats.float_weight_elements:,} float32 "
+        f"elements now {result.target}"
+    )
+    lines.append(f"  casts          {stats.casts_inserted} inserted, {stats.casts_removed} removed")
+    lines.append(f"  range          {stats.clamped_values} values clamped, {stats.flushed_values} flushed to zero")
+    for report in stats.range_reports[:10]:
+        lines.append(f"                 {report.name}: {report.clamped} clamped, {report.flushed} flushed of {report.elements}")
+    if len(stats.range_reports) > 10:
+        lines.append(f"                 ... {len(stats.range_reports) - 10} more tensors (see --json)")
+    ratio = result.size_bytes_after / result.size_bytes_before if result.size_bytes_before else 0.0
+    lines.append(
+        f"  size           {format_bytes(result.size_bytes_before)} -> {format_bytes(result.size_bytes_after)} ({ratio:.2f}x)"
+    )
+    validation = result.validation
+    if validation.status == "skipped":
+        lines.append("  validation     NOT VALIDATED (--no-validate)")
+    else:
+        where = validation.ort_provider or "no ORT session"
+        lines.append(f"  validation     {validation.status} (checker ok; {where}; {validation.inputs_from or 'no'} inputs)")
+        for output in validation.outputs:
+            lines.append(
+                f"                 output '{output.name}': max abs error {output.max_abs_error:.3g}, "
+                f"max rel error {output.max_rel_error:.3g}"
+                + (f", {output.nonfinite_introduced} new non-finite" if output.nonfinite_introduced else "")
+            )
+        for reason in validation.skipped:
+            lines.append(f"                 skipped: {reason}")
+    for note in stats.notes:
+        lines.append(f"  note           {note}")
+    lines.append(f"  time           {result.wall_time_s:.2f} s")
+    if explain:
+        lines.append("")
+        lines.append(_explain_table(result))
+    return "\n".join(lines)
+
+
+def _explain_table(result: ConversionResult) -> str:
+    kept = result.stats.kept_nodes
+    if not kept:
+        return "no node stays float32"
+    rows = [("NODE", "OP", "GRAPH", "KEPT", "SOURCE", "REASON")]
+    for node in kept:
+        what = "inputs " + ",".join(node.kept_inputs) if node.kept_inputs else "node"
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        rows.append((node.name or "(unnamed)", op, node.graph, what, node.source, node.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"{len(kept)} node(s) keep float32:"]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5])
+    return "\n".join(lines)
+
+
+def add_policy(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "policy",
+        help="print the default table of ops and inputs that stay float32",
+        description="Print the default precision policy: which ops and op inputs stay float32, and why.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.set_defaults(handler=_run_policy)
+
+
+def _run_policy(args: argparse.Namespace) -> int:
+    if args.json:
+        table = {
+            "keep_ops": [dataclasses.asdict(rule) for rule in DEFAULT_KEEP_OPS],
+            "keep_inputs": [dataclasses.asdict(rule) for rule in DEFAULT_KEEP_INPUTS],
+            "float_only_domains": FLOAT_ONLY_DOMAINS,
+        }
+        print(json.dumps(table, indent=2))
+        return 0
+    width = max(len(rule.op_type) for rule in DEFAULT_KEEP_OPS)
+    print("ops that stay float32:")
+    for rule in DEFAULT_KEEP_OPS:
+        print(f"  {rule.op_type.ljust(width)}  {rule.reason}")
+    print("inputs that stay float32 when their node converts:")
+    for input_rule in DEFAULT_KEEP_INPUTS:
+        print(f"  {input_rule.op_type}.{input_rule.input_name}  {input_rule.reason}")
+    print("domains that stay float32:")
+    for domain, reason in FLOAT_ONLY_DOMAINS.items():
+        print(f"  {domain}  {reason}")
+    return 0

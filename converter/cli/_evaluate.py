@@ -1,0 +1,107 @@
+"""``halfconv evaluate`` and ``halfconv run``: the commands and what they print."""
+
+from __future__ import annotations
+
+__all__ = ["add_evaluate", "add_run"]
+
+import argparse
+import sys
+from pathlib import Path
+
+import halfconv
+
+from .. import evaluation
+from ..evaluation import EvaluationReport
+from ..report import default_report_dir, format_console, format_pp, report_json_text, write_report
+from ._options import (
+    add_conversion_options,
+    add_export_options,
+    add_layout_option,
+    add_measurement_options,
+    add_preprocessing_options,
+    conversion_options,
+    evaluation_options,
+    export_options,
+)
+
+
+def _warn_fallback(report: EvaluationReport) -> None:
+    if report.provider.fallback_reason:
+        sys.stdout.flush()
+        print(f"Warning: ran on {report.provider.actual}: {report.provider.fallback_reason}", file=sys.stderr, flush=True)
+
+
+def add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure accuracy, size and latency on MNIST/CIFAR-10 and write the report",
+        description=(
+            "Evaluate a model (and its float32 baseline) on the MNIST or CIFAR-10 test set with "
+            "ONNX Runtime, and write report.md, report.json and report.html."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="the .onnx model to evaluate (usually the converted one)")
+    parser.add_argument(
+        "--baseline", type=Path, help="the float32 model to compare with (default: the source recorded by convert, if present)"
+    )
+    add_layout_option(parser)
+    add_preprocessing_options(parser)
+    parser.add_argument("--json", action="store_true", help="print report.json on stdout instead of the table")
+    add_measurement_options(parser)
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    report = evaluation.evaluate(args.model, evaluation_options(args))
+    report_dir = args.report_dir or default_report_dir(args.model)
+    write_report(report, report_dir)
+    _warn_fallback(report)
+    if args.json:
+        print(report_json_text(report), end="")
+    else:
+        print(format_console(report))
+        print(f"report: {report_dir / 'report.html'} (also report.md, report.json)")
+    return 0
+
+
+def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="export (unless ONNX), convert and evaluate in one command, and write the report",
+        description=(
+            "From a trained Keras/PyTorch model or an fp32 ONNX model to the report: export, "
+            "convert to fp16, evaluate both on the test set, write report.md/json/html. The "
+            "exported and converted models are written into the report folder."
+        ),
+    )
+    parser.add_argument("model", type=Path, help="a trained Keras/PyTorch model or an fp32 .onnx model")
+    add_export_options(parser)
+    add_conversion_options(parser)
+    add_measurement_options(parser)
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    options = halfconv.RunOptions(
+        evaluate=evaluation_options(args, preprocessing=False),
+        convert=conversion_options(args),
+        export=export_options(args),
+        report_dir=args.report_dir,
+    )
+    outcome = halfconv.run(args.model, options, echo=lambda line: print(line, flush=True))
+    report = outcome.report
+    _warn_fallback(report)
+    fp32, converted, comparison = report.baseline, report.converted, report.comparison
+    print()
+    if fp32 is not None and converted is not None and comparison is not None:
+        print(
+            f"accuracy   fp32 {fp32.accuracy:.2%}   {converted.role} {converted.accuracy:.2%}   "
+            f"change {format_pp(comparison.accuracy_delta_pp)}   agreement {comparison.agreement:.2%}"
+        )
+        print(f"size       {comparison.size_ratio:.2f}x of fp32 ({converted.size_bytes:,} vs {fp32.size_bytes:,} bytes)")
+        ratios = dict(comparison.latency_ratio)
+        largest = max((p.batch_size for p in converted.latency), default=None)
+        if largest is not None and largest in ratios:
+            print(f"latency    {ratios[largest]:.2f}x of fp32 at batch {largest} (p50, {report.provider.actual})")
+    print(f"report     {outcome.paths.html}")
+    return 0

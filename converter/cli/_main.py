@@ -1,0 +1,64 @@
+"""The ``halfconv`` parser and entry point.
+
+The commands reach the library's pipelines through their packages' lazy names, at run
+time, so that ``halfconv --help`` stays fast and never imports onnxruntime, torch or
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+__all__ = ["build_parser", "main"]
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from ..core import EXIT_INTERRUPTED, HalfconvError
+from ._convert import add_convert, add_policy
+from ._evaluate import add_evaluate, add_run
+from ._export import add_export
+
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    add_export,
+    add_convert,
+    add_evaluate,
+    add_run,
+    add_policy,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="halfconv",
+        description="Convert fp32 ONNX models to fp16, keep sensitive ops in fp32, and prove accuracy.",
+    )
+    parser.add_argument("--version", action="version", version=f"halfconv {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for add in _COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a HalfconvError becomes one line on stderr and its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so staging folders are cleaned up.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return int(args.handler(args))
+    except HalfconvError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted - nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)

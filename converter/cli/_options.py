@@ -1,0 +1,207 @@
+"""Option groups shared by several commands, declared once, and their mapping onto the library's options.
+
+Each ``add_*`` function declares one group on a parser; the matching ``*_options``
+function turns the parsed arguments into the library's options object. Choices come from
+the library's own constants, so the CLI never offers what the library refuses.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "add_conversion_options",
+    "add_export_options",
+    "add_layout_option",
+    "add_measurement_options",
+    "add_preprocessing_options",
+    "conversion_options",
+    "evaluation_options",
+    "export_options",
+    "progress_enabled",
+]
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..conversion import ENGINES, TARGETS, ConvertOptions
+from ..core import PROVIDERS
+from ..datasets import DATA_DIR_ENV
+from ..evaluation import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
+from ..exporters import DEFAULT_OPSET, FRAMEWORKS, ExportOptions
+
+_DATA_DIR_HELP = f"dataset folder (default: ${DATA_DIR_ENV}, then ~/.cache/halfconv/datasets)"
+
+
+def _integers(text: str, what: str, example: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}, e.g. {example}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"give {what}, e.g. {example}")
+    return values
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    return _integers(text, "a comma-separated list of integers", "1,32,256")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return _integers(text.replace("x", ","), "a shape", "1,28,28")
+
+
+def _floats(values: list[float] | None) -> tuple[float, ...] | None:
+    return tuple(values) if values else None
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal, and never with --quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+# -- conversion -------------------------------------------------------------------------------
+
+
+def add_conversion_options(parser: argparse.ArgumentParser) -> None:
+    """What to convert and how to check it; shared by convert and run."""
+    parser.add_argument("--target", choices=TARGETS, default=TARGETS[0], help=f"target type (default: {TARGETS[0]})")
+    parser.add_argument(
+        "--keep-op", action="append", default=[], metavar="OP", help="keep every node of this op type in float32 (repeatable)"
+    )
+    parser.add_argument("--keep-node", action="append", default=[], metavar="NAME", help="keep this node in float32 (repeatable)")
+    parser.add_argument(
+        "--keep-io-types",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep float32 graph inputs and outputs (default: keep)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=ENGINES[0],
+        help=f"conversion engine (default: {ENGINES[0]}); {ENGINES[1]} runs for comparison",
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="skip the checker, ORT load and numeric check (e.g. a model too big to run here)",
+    )
+    parser.add_argument(
+        "--sample", type=Path, metavar="FILE.npz", help="real inputs for the numeric check, one array per input name"
+    )
+    parser.add_argument("--allow-nonfinite", action="store_true", help="accept inf/NaN outputs that appear only after conversion")
+    parser.add_argument(
+        "--no-default-policy",
+        dest="use_default_policy",
+        action="store_false",
+        help="drop the default keep-float32 table (see 'halfconv policy'); keep lists still apply",
+    )
+
+
+def conversion_options(args: argparse.Namespace) -> ConvertOptions:
+    return ConvertOptions(
+        output=getattr(args, "output", None),
+        target=args.target,
+        keep_ops=tuple(args.keep_op),
+        keep_nodes=tuple(args.keep_node),
+        keep_io_types=args.keep_io_types,
+        engine=args.engine,
+        force=getattr(args, "force", False),
+        validate=args.validate,
+        sample=args.sample,
+        allow_nonfinite=args.allow_nonfinite,
+        use_default_policy=args.use_default_policy,
+    )
+
+
+# -- preprocessing and export -----------------------------------------------------------------
+
+
+def add_preprocessing_options(parser: argparse.ArgumentParser) -> None:
+    """The normalisation a model expects; shared by export, evaluate and run."""
+    parser.add_argument("--mean", type=float, nargs="+", metavar="M", help="per-channel mean, applied after scaling pixels to [0, 1]")
+    parser.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel standard deviation, applied after --mean")
+
+
+def add_export_options(parser: argparse.ArgumentParser) -> None:
+    """How to load and export a Keras or PyTorch model; shared by export and run."""
+    parser.add_argument("--framework", choices=FRAMEWORKS, help="the model's framework (default: detected from the file)")
+    parser.add_argument(
+        "--input-shape", type=_shape, metavar="D,D,...", help="per-sample input shape without the batch axis, e.g. 1,28,28"
+    )
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset of the export (default: {DEFAULT_OPSET})")
+    parser.add_argument(
+        "--torch-factory",
+        metavar="MODULE:FUNCTION",
+        help="builds the nn.Module for a state_dict: pkg.module:make_model or path/to/file.py:make_model",
+    )
+    parser.add_argument(
+        "--trust-pickle", action="store_true", help="allow loading a fully pickled nn.Module (unpickling can execute code)"
+    )
+    add_preprocessing_options(parser)
+
+
+def export_options(args: argparse.Namespace) -> ExportOptions:
+    return ExportOptions(
+        output=getattr(args, "output", None),
+        framework=args.framework,
+        input_shape=args.input_shape,
+        opset=args.opset,
+        dataset=getattr(args, "export_dataset", None),
+        mean=_floats(args.mean),
+        std=_floats(args.std),
+        torch_factory=args.torch_factory,
+        trust_pickle=args.trust_pickle,
+        force=getattr(args, "force", False),
+        data_dir=args.data_dir,
+    )
+
+
+# -- measurement ------------------------------------------------------------------------------
+
+
+def add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """The dataset, the accuracy pass and latency; shared by evaluate and run."""
+    parser.add_argument("--dataset", required=True, help="mnist, cifar10, or PATH.npz with arrays x and y")
+    parser.add_argument(
+        "--provider", choices=PROVIDERS, default=PROVIDERS[0], help="execution provider (default: auto = CUDA if usable, else CPU)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    parser.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
+    default_sizes = ",".join(map(str, DEFAULT_LATENCY_BATCH_SIZES))
+    parser.add_argument(
+        "--latency-batch-sizes",
+        type=_batch_sizes,
+        default=DEFAULT_LATENCY_BATCH_SIZES,
+        metavar="B,B,...",
+        help=f"batch sizes to time (default: {default_sizes})",
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
+    parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
+    parser.add_argument("--report-dir", type=Path, help="where to write the report (default: reports/<model stem>/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_layout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layout", choices=LAYOUTS, default=LAYOUTS[0], help="input layout (default: from the model's input shape)")
+
+
+def evaluation_options(args: argparse.Namespace, *, preprocessing: bool = True) -> EvaluateOptions:
+    """The evaluate options; ``preprocessing=False`` leaves layout, mean and std to the caller (run)."""
+    return EvaluateOptions(
+        dataset=args.dataset,
+        baseline=getattr(args, "baseline", None),
+        provider=args.provider,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        data_dir=args.data_dir,
+        layout=args.layout if preprocessing else LAYOUTS[0],
+        mean=_floats(args.mean) if preprocessing else None,
+        std=_floats(args.std) if preprocessing else None,
+        latency_batch_sizes=args.latency_batch_sizes,
+        warmup=args.warmup,
+        iters=args.iters,
+        progress=progress_enabled(args),
+    )

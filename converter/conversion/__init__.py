@@ -1,0 +1,60 @@
+"""Conversion: plan from op schemas and policy, rewrite with onnx-ir, cast weights, validate.
+
+``convert`` is the pipeline; ``FloatConversionPass`` is the engine as an onnx-ir pass for
+in-memory models; the policy table says which ops stay float32 and why.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_KEEP_INPUTS",
+    "DEFAULT_KEEP_OPS",
+    "ENGINES",
+    "FLOAT_ONLY_DOMAINS",
+    "SCHEMA_VERSION",
+    "TARGETS",
+    "ConversionResult",
+    "ConversionStats",
+    "ConvertOptions",
+    "EngineOptions",
+    "FloatConversionPass",
+    "KeepInputRule",
+    "KeepOpRule",
+    "KeptNode",
+    "OutputDifference",
+    "PhaseTimings",
+    "TensorRangeReport",
+    "ValidationReport",
+    "convert",
+    "default_output_path",
+]
+
+from typing import TYPE_CHECKING
+
+from ..core import lazy_exports
+from ._options import ENGINES, TARGETS, ConvertOptions
+from ._policy import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, KeepInputRule, KeepOpRule
+from ._results import (
+    SCHEMA_VERSION,
+    ConversionResult,
+    ConversionStats,
+    KeptNode,
+    OutputDifference,
+    PhaseTimings,
+    TensorRangeReport,
+    ValidationReport,
+)
+
+if TYPE_CHECKING:
+    from ._pipeline import convert, default_output_path
+    from ._rewrite import EngineOptions, FloatConversionPass
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "convert": "._pipeline",
+        "default_output_path": "._pipeline",
+        "EngineOptions": "._rewrite",
+        "FloatConversionPass": "._rewrite",
+    },
+)

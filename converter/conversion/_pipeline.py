@@ -1,0 +1,240 @@
+"""The convert pipeline: load, convert, stage, validate, then move into place."""
+
+from __future__ import annotations
+
+__all__ = ["convert", "default_output_path", "provenance"]
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+
+from .. import core
+from ..core import (
+    CONVERSION_KEY,
+    SOURCE_MODEL_KEY,
+    ConversionError,
+    NothingToConvertError,
+    ValidationFailedError,
+    all_graphs,
+    one_line,
+)
+from ._options import ConvertOptions
+from ._plan import value_kind
+from ._results import ConversionResult, ConversionStats, PhaseTimings, ValidationReport
+from ._rewrite import EngineOptions, convert_in_place
+from ._types import infer_element_types
+from ._validate import ValidationOptions, validate_converted
+
+TARGET_TYPES = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
+
+
+def default_output_path(input_path: Path, target: str) -> Path:
+    return input_path.with_name(f"{core.model_stem(input_path)}.{target}.onnx")
+
+
+def _has_float32(model: ir.Model) -> bool:
+    for graph in all_graphs(model):
+        if any(value_kind(v) in ("float", "container") for v in (*graph.inputs, *graph.initializers.values())):
+            return True
+        for node in graph:
+            if any(value_kind(v) in ("float", "container") for v in node.outputs):
+                return True
+            if node.op_type == "Constant" and any(
+                a in node.attributes for a in ("value_float", "value_floats")
+            ):
+                return True
+    return False
+
+
+def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) -> ConversionResult:
+    """Convert the model at ``input_path``; the input is never modified.
+
+    Raises a ``HalfconvError`` subclass for every user-facing failure; nothing is left on
+    disk unless the whole conversion and its validation succeed.
+    """
+    started = time.perf_counter()
+    options.check()
+    input_path = Path(input_path)
+    loaded = core.load_model(input_path)
+    phases: dict[str, float] = {"load_s": time.perf_counter() - started}
+    output_path = options.output or default_output_path(input_path, options.target)
+    core.check_output_path(input_path, output_path, options.force, loaded.external_files)
+    size_before = core.model_size_bytes(input_path, loaded.external_files)
+    target = TARGET_TYPES[options.target]
+
+    if not _has_float32(loaded.model):
+        raise NothingToConvertError(
+            f"{input_path} has no float32 tensors to convert ({_float_kinds(loaded.model)})",
+            "nothing was written",
+        )
+
+    with core.AtomicOutput(output_path) as staged:
+        try:
+            if options.engine == "halfconv":
+                stats = _convert_halfconv(loaded, options, target, staged, phases)
+            else:
+                stats = _convert_occ(loaded, options, staged, phases)
+        except (NothingToConvertError, ConversionError):
+            # An invalid input (unknown op, dangling input) keeps every node float32 or
+            # breaks onnxconverter-common: blame the input, as after a failed validation.
+            core.check_input_model(input_path)
+            raise
+        validate_started = time.perf_counter()
+        if options.validate:
+            try:
+                validation = validate_converted(
+                    input_path,
+                    staged.model_path,
+                    bfloat16=target == ir.DataType.BFLOAT16,
+                    options=ValidationOptions(options.sample, options.allow_nonfinite),
+                )
+            except ValidationFailedError as error:
+                # Blame the input when it was already invalid, not the conversion.
+                core.check_input_model(input_path)
+                if options.engine != "halfconv":
+                    raise ValidationFailedError(
+                        error.what.replace("the converted model", f"{options.engine}'s output"),
+                        "use --engine halfconv",
+                    ) from None
+                raise
+        else:
+            validation = ValidationReport(
+                "skipped", False, None, (), None, ("all checks: --no-validate was given",)
+            )
+        phases["validate_s"] = time.perf_counter() - validate_started
+        staged_data = staged.staging / staged.data_name
+        size_after = core.model_size_bytes(
+            staged.model_path, (staged_data,) if staged_data.exists() else ()
+        )
+        data_path = staged.commit()
+
+    return ConversionResult(
+        input_path=str(input_path),
+        output_path=str(output_path),
+        external_data_path=str(data_path) if data_path else None,
+        target=options.target,
+        engine=options.engine,
+        keep_io_types=options.keep_io_types,
+        stats=stats,
+        size_bytes_before=size_before,
+        size_bytes_after=size_after,
+        validation=validation,
+        wall_time_s=time.perf_counter() - started,
+        timings=PhaseTimings(**phases),
+    )
+
+
+def provenance(input_path: Path, output_path: Path, stats: ConversionStats, target: str, engine: str) -> dict[str, str]:
+    """Metadata for the converted model: where its float32 source is, and what was kept.
+
+    ``halfconv evaluate`` reads it to find the baseline and to report the conversion.
+    """
+    source = os.path.relpath(input_path.resolve(), output_path.resolve().parent)
+    kept_ops = sorted({k.op_type for k in stats.kept_nodes if not k.kept_inputs})
+    facts = {
+        "target": target,
+        "engine": engine,
+        "nodes_total": stats.nodes_total,
+        "nodes_kept_fp32": stats.nodes_kept_fp32,
+        "casts_inserted": stats.casts_inserted,
+        "kept_ops": kept_ops,
+    }
+    return {SOURCE_MODEL_KEY: source, CONVERSION_KEY: json.dumps(facts, sort_keys=True)}
+
+
+def _float_kinds(model: ir.Model) -> str:
+    kinds = set()
+    for graph in all_graphs(model):
+        for value in (*graph.inputs, *graph.initializers.values()):
+            if isinstance(value.type, ir.TensorType) and value.type.dtype.is_floating_point():
+                kinds.add(str(value.type.dtype.name).lower())
+    return "it already holds " + ", ".join(sorted(kinds)) if kinds else "it has no float tensors at all"
+
+
+def _convert_halfconv(
+    loaded: core.LoadedModel,
+    options: ConvertOptions,
+    target: ir.DataType,
+    staged: core.AtomicOutput,
+    phases: dict[str, float],
+) -> ConversionStats:
+    started = time.perf_counter()
+    engine_options = EngineOptions(
+        target=target,
+        keep_ops=frozenset(options.keep_ops),
+        keep_nodes=frozenset(options.keep_nodes),
+        keep_io_types=options.keep_io_types,
+        use_default_policy=options.use_default_policy,
+    )
+    _ensure_types(loaded.model)
+    stats, recorder = convert_in_place(loaded.model, engine_options)
+    if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
+        raise NothingToConvertError(
+            f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
+            "nothing was written; see --explain for the reasons",
+        )
+    loaded.model.metadata_props.update(
+        provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
+    )
+    phases["convert_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    use_external = bool(loaded.external_files) or (
+        core.tensor_bytes(loaded.model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
+    )
+    core.save_model(loaded.model, staged, use_external)
+    phases["write_s"] = time.perf_counter() - started
+    clamped, flushed = recorder.totals()
+    return dataclasses.replace(
+        stats, clamped_values=clamped, flushed_values=flushed, range_reports=recorder.reports()
+    )
+
+
+def _ensure_types(model: ir.Model) -> None:
+    """Make sure every node output has an element type before planning."""
+    if infer_element_types(model):
+        return
+    from onnx_ir.passes.common import ShapeInferencePass
+
+    # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
+    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    infer_element_types(model)
+
+
+def _convert_occ(
+    loaded: core.LoadedModel,
+    options: ConvertOptions,
+    staged: core.AtomicOutput,
+    phases: dict[str, float],
+) -> ConversionStats:
+    from ._occ import convert_with_occ
+
+    started = time.perf_counter()
+    try:
+        proto, stats = convert_with_occ(
+            loaded.path,
+            keep_ops=options.keep_ops,
+            keep_nodes=options.keep_nodes,
+            keep_io_types=options.keep_io_types,
+        )
+    except Exception as error:  # noqa: BLE001 - OCC raises arbitrary exceptions on models it cannot handle
+        raise ConversionError(
+            f"onnxconverter-common failed: {type(error).__name__}: {one_line(error)}",
+            "try --engine halfconv",
+        ) from None
+    for key, value in provenance(loaded.path, staged.final_path, stats, options.target, options.engine).items():
+        entry = next((p for p in proto.metadata_props if p.key == key), None) or proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    phases["convert_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    use_external = bool(loaded.external_files) or proto.ByteSize() > core.EXTERNAL_DATA_THRESHOLD_BYTES
+    if use_external:
+        onnx.save(proto, str(staged.model_path), save_as_external_data=True, location=staged.data_name)
+    else:
+        onnx.save(proto, str(staged.model_path))
+    phases["write_s"] = time.perf_counter() - started
+    return stats

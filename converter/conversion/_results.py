@@ -1,0 +1,163 @@
+"""Typed results passed between the conversion steps and rendered by the CLI."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConversionResult",
+    "ConversionStats",
+    "KeptNode",
+    "OutputDifference",
+    "PhaseTimings",
+    "TensorRangeReport",
+    "ValidationReport",
+    "SCHEMA_VERSION",
+]
+
+import dataclasses
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class KeptNode:
+    """A node that stays float32 (fully or in part) and why."""
+
+    name: str
+    op_type: str
+    domain: str
+    graph: str  # "main" or a path such as "main/If_0:then_branch"
+    reason: str
+    source: str  # policy | keep-op | keep-node | spec | sequence | unknown-type | custom-domain | parent
+    kept_inputs: tuple[str, ...] = ()  # set when only some inputs stay float32 (the node converts)
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorRangeReport:
+    """Values of one tensor that the target type cannot hold."""
+
+    name: str
+    elements: int
+    clamped: int  # finite values beyond the target's largest finite value, set to +-max
+    flushed: int  # non-zero values below the smallest subnormal, which became (signed) zero
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionStats:
+    nodes_total: int
+    nodes_converted: int
+    nodes_kept_fp32: int
+    nodes_without_float: int
+    float_weight_elements: int
+    converted_weight_elements: int
+    casts_inserted: int
+    casts_removed: int
+    clamped_values: int
+    flushed_values: int
+    range_reports: tuple[TensorRangeReport, ...]
+    kept_nodes: tuple[KeptNode, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def converted_weight_share(self) -> float:
+        if self.float_weight_elements == 0:
+            return 0.0
+        return self.converted_weight_elements / self.float_weight_elements
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputDifference:
+    """Difference between the float32 and the converted model on one output."""
+
+    name: str
+    max_abs_error: float
+    max_rel_error: float  # max |ref - out| divided by max |ref|
+    nonfinite_introduced: int  # elements finite in the reference but not in the converted model
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationReport:
+    status: str  # "passed", "partial" (some steps could not run, see skipped) or "skipped"
+    checker: bool
+    ort_provider: str | None
+    outputs: tuple[OutputDifference, ...]
+    inputs_from: str | None  # "random" or the --sample path
+    skipped: tuple[str, ...]  # steps that did not run, each with its reason
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseTimings:
+    """Seconds spent in each phase of one conversion."""
+
+    load_s: float
+    convert_s: float  # planning and rewriting the graph
+    write_s: float  # casting tensor data and writing the files
+    validate_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionResult:
+    input_path: str
+    output_path: str
+    external_data_path: str | None
+    target: str
+    engine: str
+    keep_io_types: bool
+    stats: ConversionStats
+    size_bytes_before: int
+    size_bytes_after: int
+    validation: ValidationReport
+    wall_time_s: float
+    timings: PhaseTimings | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "input": self.input_path,
+            "output": self.output_path,
+            "external_data": self.external_data_path,
+            "target": self.target,
+            "engine": self.engine,
+            "keep_io_types": self.keep_io_types,
+            "nodes": {
+                "total": stats.nodes_total,
+                "converted": stats.nodes_converted,
+                "kept_fp32": stats.nodes_kept_fp32,
+                "without_float": stats.nodes_without_float,
+            },
+            "weights": {
+                "float_elements": stats.float_weight_elements,
+                "converted_elements": stats.converted_weight_elements,
+                "converted_share": round(stats.converted_weight_share, 6),
+            },
+            "casts_inserted": stats.casts_inserted,
+            "casts_removed": stats.casts_removed,
+            "clamped_values": stats.clamped_values,
+            "flushed_values": stats.flushed_values,
+            "range_reports": [dataclasses.asdict(r) for r in stats.range_reports],
+            "kept_nodes": [
+                {**dataclasses.asdict(k), "kept_inputs": list(k.kept_inputs)}
+                for k in stats.kept_nodes
+            ],
+            "notes": list(stats.notes),
+            "size_bytes": {
+                "before": self.size_bytes_before,
+                "after": self.size_bytes_after,
+                "ratio": round(self.size_bytes_after / self.size_bytes_before, 6)
+                if self.size_bytes_before
+                else None,
+            },
+            "validation": {
+                "status": self.validation.status,
+                "checker": self.validation.checker,
+                "ort_provider": self.validation.ort_provider,
+                "inputs_from": self.validation.inputs_from,
+                "skipped": list(self.validation.skipped),
+                "outputs": [dataclasses.asdict(o) for o in self.validation.outputs],
+            },
+            "wall_time_s": round(self.wall_time_s, 4),
+            "timings": {k: round(v, 4) for k, v in dataclasses.asdict(self.timings).items()}
+            if self.timings
+            else None,
+        }

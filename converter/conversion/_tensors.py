@@ -1,0 +1,125 @@
+"""Casting float32 tensor data to float16/bfloat16, counting what the target cannot hold.
+
+Policy for values the target cannot represent (documented in the README):
+- finite values that would round to infinity (magnitude 65520 and above for float16) are
+  clamped to +-max (65504) and counted as *clamped*; values between 65504 and 65520 round
+  to 65504 as IEEE rounding does; infinities and NaN pass through unchanged;
+- non-zero magnitudes that round to zero (below half the smallest float16 subnormal,
+  about 3e-8) become signed zero and are counted as *flushed*. Subnormals the target can
+  hold are kept, by IEEE round-to-nearest-even.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RangeRecorder", "cast_array", "lazy_cast_tensor", "numpy_dtype"]
+
+import threading
+from collections.abc import Callable
+
+import ml_dtypes
+import numpy as np
+import onnx_ir as ir
+
+from ._results import TensorRangeReport
+
+# Work through big tensors in slices so that temporaries stay small (16 Mi elements).
+_CHUNK_ELEMENTS = 1 << 24
+
+
+def numpy_dtype(target: ir.DataType) -> np.dtype:
+    if target == ir.DataType.FLOAT16:
+        return np.dtype(np.float16)
+    if target == ir.DataType.BFLOAT16:
+        return np.dtype(ml_dtypes.bfloat16)
+    raise ValueError(f"unsupported target {target}")
+
+
+def cast_array(source: np.ndarray, target: ir.DataType) -> tuple[np.ndarray, int, int]:
+    """Return ``(converted, clamped, flushed)`` for a float32 array."""
+    out_dtype = numpy_dtype(target)
+    flat_source = source.reshape(-1)
+    if flat_source.size <= _CHUNK_ELEMENTS:
+        converted, clamped, flushed = _cast_chunk(np.asarray(flat_source, dtype=np.float32), out_dtype)
+        return converted.reshape(source.shape), clamped, flushed
+    result = np.empty(flat_source.shape, dtype=out_dtype)
+    clamped = flushed = 0
+    for start in range(0, flat_source.size, _CHUNK_ELEMENTS):
+        chunk = np.asarray(flat_source[start : start + _CHUNK_ELEMENTS], dtype=np.float32)
+        converted, n_clamped, n_flushed = _cast_chunk(chunk, out_dtype)
+        result[start : start + chunk.size] = converted
+        clamped += n_clamped
+        flushed += n_flushed
+    return result.reshape(source.shape), clamped, flushed
+
+
+def _cast_chunk(chunk: np.ndarray, out_dtype: np.dtype) -> tuple[np.ndarray, int, int]:
+    with np.errstate(over="ignore"):
+        converted = chunk.astype(out_dtype)
+    clamped = 0
+    # Overflow shows up as new infinities; checking for them first keeps the common case cheap.
+    if np.isinf(converted).any():
+        overflowed = np.isinf(converted) & np.isfinite(chunk)
+        clamped = int(np.count_nonzero(overflowed))
+        if clamped:
+            max_finite = ml_dtypes.finfo(out_dtype).max
+            converted[overflowed] = np.copysign(max_finite, chunk[overflowed]).astype(out_dtype)
+    flushed = int(np.count_nonzero(converted == 0)) - int(np.count_nonzero(chunk == 0))
+    return converted, clamped, flushed
+
+
+class RangeRecorder:
+    """Collects per-tensor clamp/flush counts; safe to call from writer threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: dict[object, TensorRangeReport] = {}
+        self.converted_elements = 0
+
+    def record(self, name: str, elements: int, clamped: int, flushed: int, key: object = None) -> None:
+        with self._lock:
+            # A tensor may be materialised more than once (save, then validation): keyed by
+            # ``key`` (default: the name) so counts are not doubled. Tensors of one name in
+            # sibling subgraphs pass distinct keys, so neither count is lost.
+            self._reports[name if key is None else key] = TensorRangeReport(name, elements, clamped, flushed)
+
+    def reports(self) -> tuple[TensorRangeReport, ...]:
+        with self._lock:
+            return tuple(
+                r for r in sorted(self._reports.values(), key=lambda r: r.name) if r.clamped or r.flushed
+            )
+
+    def totals(self) -> tuple[int, int]:
+        with self._lock:
+            return (
+                sum(r.clamped for r in self._reports.values()),
+                sum(r.flushed for r in self._reports.values()),
+            )
+
+
+def lazy_cast_tensor(
+    source: ir.TensorProtocol, shape: ir.Shape, name: str, target: ir.DataType, recorder: RangeRecorder
+) -> ir.LazyTensor:
+    """A tensor that casts ``source`` only when written, so one tensor is in memory at a time."""
+    key = object()  # one report per tensor, however often it is materialised
+
+    def materialise() -> ir.TensorProtocol:
+        array = source.numpy()
+        converted, clamped, flushed = cast_array(array, target)
+        recorder.record(name, int(array.size), clamped, flushed, key)
+        del array
+        release: Callable[[], None] | None = getattr(source, "release", None)
+        if release is not None:
+            # Unmap the float32 pages of external data once they are converted.
+            release()
+        return ir.Tensor(converted, dtype=target, name=name)
+
+    return ir.LazyTensor(materialise, dtype=target, shape=shape, name=name)
+
+
+def eager_cast_tensor(
+    source: ir.TensorProtocol, name: str, target: ir.DataType, recorder: RangeRecorder
+) -> ir.Tensor:
+    array = source.numpy()
+    converted, clamped, flushed = cast_array(array, target)
+    recorder.record(name, int(array.size), clamped, flushed, object())
+    return ir.Tensor(converted, dtype=target, name=name)

@@ -1,0 +1,130 @@
+"""The shared kernel: errors, metadata keys, providers and sessions, model files, graph walks.
+
+Every other subpackage may import these names; this package imports none of them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AtomicOutput",
+    "CONVERSION_KEY",
+    "CPU_PROVIDER",
+    "CUDA_PROVIDER",
+    "ConversionError",
+    "DatasetError",
+    "EXIT_CODES",
+    "EXIT_INTERRUPTED",
+    "EXTERNAL_DATA_THRESHOLD_BYTES",
+    "ExportError",
+    "HalfconvError",
+    "IncompatibleModelError",
+    "InputNotFoundError",
+    "InvalidModelError",
+    "LoadedModel",
+    "MissingDependencyError",
+    "NothingToConvertError",
+    "ORT_ERRORS",
+    "ORT_NUMPY_TYPES",
+    "OutputError",
+    "PREPROCESS_KEY",
+    "PROVIDERS",
+    "ProviderError",
+    "ResolvedProvider",
+    "SOURCE_MODEL_KEY",
+    "UsageError",
+    "ValidationFailedError",
+    "all_graph_protos",
+    "all_graphs",
+    "check_input_model",
+    "check_output_path",
+    "choices_text",
+    "cpu_model",
+    "create_session",
+    "cuda_unavailable_reason",
+    "data_file_for",
+    "lazy_exports",
+    "load_model",
+    "model_size_bytes",
+    "model_stem",
+    "one_line",
+    "read_model_proto",
+    "resolve_provider",
+    "save_model",
+    "tensor_bytes",
+]
+
+from typing import TYPE_CHECKING
+
+from ._errors import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    ConversionError,
+    DatasetError,
+    ExportError,
+    HalfconvError,
+    IncompatibleModelError,
+    InputNotFoundError,
+    InvalidModelError,
+    MissingDependencyError,
+    NothingToConvertError,
+    OutputError,
+    ProviderError,
+    UsageError,
+    ValidationFailedError,
+)
+from ._lazy import lazy_exports
+from ._metadata import CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
+from ._paths import model_stem
+from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
+from ._text import choices_text, one_line
+
+if TYPE_CHECKING:
+    from ._graphs import all_graph_protos, all_graphs
+    from ._model_io import (
+        EXTERNAL_DATA_THRESHOLD_BYTES,
+        AtomicOutput,
+        LoadedModel,
+        check_input_model,
+        check_output_path,
+        data_file_for,
+        load_model,
+        model_size_bytes,
+        read_model_proto,
+        save_model,
+        tensor_bytes,
+    )
+    from ._runtime import (
+        ORT_ERRORS,
+        ORT_NUMPY_TYPES,
+        cpu_model,
+        create_session,
+        cuda_unavailable_reason,
+        resolve_provider,
+    )
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(("all_graph_protos", "all_graphs"), "._graphs"),
+        **dict.fromkeys(
+            (
+                "EXTERNAL_DATA_THRESHOLD_BYTES",
+                "AtomicOutput",
+                "LoadedModel",
+                "check_input_model",
+                "check_output_path",
+                "data_file_for",
+                "load_model",
+                "model_size_bytes",
+                "read_model_proto",
+                "save_model",
+                "tensor_bytes",
+            ),
+            "._model_io",
+        ),
+        **dict.fromkeys(
+            ("ORT_ERRORS", "ORT_NUMPY_TYPES", "cpu_model", "create_session", "cuda_unavailable_reason", "resolve_provider"),
+            "._runtime",
+        ),
+    },
+)

@@ -1,0 +1,283 @@
+"""Reading models safely and writing them atomically.
+
+``load_model`` turns every way a file can fail to be a model into an
+:class:`InvalidModelError` or :class:`InputNotFoundError` with one clear sentence.
+``AtomicOutput`` writes into a hidden folder beside the destination and renames the
+files into place only after the caller has validated them, so an error or Ctrl-C
+leaves nothing partial and an existing file is replaced only as a whole.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXTERNAL_DATA_THRESHOLD_BYTES",
+    "AtomicOutput",
+    "LoadedModel",
+    "check_input_model",
+    "data_file_for",
+    "check_output_path",
+    "load_model",
+    "model_size_bytes",
+    "read_model_proto",
+    "save_model",
+    "tensor_bytes",
+]
+
+import dataclasses
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+
+from google.protobuf.message import DecodeError
+
+from ._errors import InputNotFoundError, InvalidModelError, OutputError
+from ._graphs import all_graph_protos, all_graphs
+from ._text import one_line
+
+# Models whose tensors add up to more than this are written with external data, well
+# below protobuf's 2 GiB message limit.
+EXTERNAL_DATA_THRESHOLD_BYTES = 1536 * 1024 * 1024
+
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"PK\x03\x04": "a zip archive (a .keras or TorchScript file?)",
+    b"\x1f\x8b": "a gzip file",
+    b"%PDF": "a PDF document",
+    b"\x89HDF": "an HDF5 file (a Keras .h5 model?)",
+    b"\x80\x02": "a Python pickle",
+    b"GIF8": "a GIF image",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    path: Path
+    model: ir.Model
+    external_files: tuple[Path, ...]
+
+
+def _check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file", "check the path")
+    if path.is_dir():
+        raise InputNotFoundError(f"{path} is a directory, not an ONNX file", "pass the path of a .onnx file")
+    if not os.access(path, os.R_OK):
+        raise InputNotFoundError(f"{path} is not readable", "check its permissions")
+    if path.stat().st_size == 0:
+        raise InvalidModelError(f"{path} is empty (0 bytes)", "re-export or re-download the model")
+
+
+def _iter_tensor_protos(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    for sub in all_graph_protos(graph):
+        yield from sub.initializer
+        for node in sub.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+
+
+def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]:
+    base = path.parent.resolve()
+    files: dict[Path, None] = {}
+    for tensor in _iter_tensor_protos(proto.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        location = info.get("location", "")
+        if not location or os.path.isabs(location):
+            raise InvalidModelError(
+                f"tensor '{tensor.name}' has external data location '{location}', which is not relative to the model",
+                "keep external data files next to the model",
+            )
+        data_path = (base / location).resolve()
+        if base not in data_path.parents:
+            raise InvalidModelError(
+                f"tensor '{tensor.name}' points at external data '{location}' outside the model's directory",
+                "halfconv refuses such paths; move the data file next to the model",
+            )
+        if not data_path.is_file():
+            raise InvalidModelError(
+                f"external data file '{location}' for tensor '{tensor.name}' is missing",
+                f"put it in {base}",
+            )
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", 0))
+        if offset + length > data_path.stat().st_size:
+            raise InvalidModelError(
+                f"external data file '{location}' is shorter than tensor '{tensor.name}' needs",
+                "the data file is truncated or belongs to another model",
+            )
+        files[data_path] = None
+    return tuple(files)
+
+
+class _CollectWarnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def read_model_proto(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, tuple[Path, ...]]:
+    """The model's protobuf without external tensor data, and its external data files.
+
+    Raises InputNotFoundError / InvalidModelError with one clear sentence for every way
+    the file can fail to be an ONNX model.
+    """
+    path = Path(path)
+    _check_input_file(path)
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            raise InvalidModelError(f"{path} is {what}, not an ONNX model", "pass an .onnx file")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as error:
+        raise InvalidModelError(
+            f"{path} is not a valid ONNX protobuf ({type(error).__name__}: {one_line(error)})",
+            "the file may be truncated or not an ONNX model; re-export it",
+        ) from None
+    if not proto.HasField("graph") or len(proto.graph.output) == 0 or proto.ir_version <= 0:
+        raise InvalidModelError(
+            f"{path} parsed as protobuf but holds no ONNX graph",
+            "the file is truncated or not an ONNX model; re-export it",
+        )
+    return proto, _check_external_data(path, proto)
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load ``path`` as an onnx-ir model with lazily mapped external data."""
+    path = Path(path)
+    proto, external = read_model_proto(path)
+    # onnx-ir logs a warning and carries on for some malformed graphs (a node input that
+    # nothing defines); collect those instead of printing them, and let the checker decide.
+    serde_logger = logging.getLogger("onnx_ir.serde")
+    collected = _CollectWarnings()
+    serde_logger.addHandler(collected)
+    propagate, serde_logger.propagate = serde_logger.propagate, False
+    try:
+        model = ir.serde.deserialize_model(proto)
+    except Exception as error:  # the deserializer raises plain exceptions on malformed graphs
+        raise InvalidModelError(f"{path} cannot be read as an ONNX graph: {one_line(error)}", "re-export the model") from None
+    finally:
+        serde_logger.removeHandler(collected)
+        serde_logger.propagate = propagate
+    if collected.count:
+        check_input_model(path)
+    ir.external_data.set_base_dir(model.graph, path.parent)
+    return LoadedModel(path, model, external)
+
+
+def check_input_model(path: Path) -> None:
+    """Run the ONNX checker on an input model; raises InvalidModelError if it fails.
+
+    Called when a converted model fails the checker, to tell a problem that the input
+    already had from one that conversion introduced.
+    """
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as error:  # the checker raises several exception types
+        # Some checker messages continue on the next lines ("of node: \nname: ..."); one line.
+        raise InvalidModelError(
+            f"{path} fails the ONNX checker: {one_line(error, 1000, join=True)}", "fix or re-export the model"
+        ) from None
+
+
+def model_size_bytes(path: Path, external_files: tuple[Path, ...]) -> int:
+    """Bytes on disk of the model file and its external data files (as ``read_model_proto`` found them)."""
+    return path.stat().st_size + sum(f.stat().st_size for f in external_files)
+
+
+def check_output_path(input_path: Path, output_path: Path, force: bool, input_external: tuple[Path, ...]) -> None:
+    if output_path.resolve() == input_path.resolve():
+        raise OutputError(f"output {output_path} is the input model", "choose another path with -o; the input is never modified")
+    data_path = data_file_for(output_path)
+    if data_path.resolve() in {p.resolve() for p in input_external}:
+        raise OutputError(f"output data file {data_path} is the input's external data", "choose another output path with -o")
+    if output_path.is_dir():
+        raise OutputError(f"output {output_path} is a directory", "pass a file path with -o")
+    if not output_path.parent.is_dir():
+        raise OutputError(f"output directory {output_path.parent} does not exist", "create it or choose another path")
+    if not force:
+        for existing in (output_path, data_path):
+            if existing.exists():
+                raise OutputError(f"{existing} already exists", "pass --force to overwrite it")
+    if not os.access(output_path.parent, os.W_OK):
+        raise OutputError(f"cannot write to {output_path.parent}", "choose a writable directory with -o")
+
+
+def data_file_for(output_path: Path) -> Path:
+    return output_path.with_name(output_path.name + ".data")
+
+
+class AtomicOutput:
+    """A staging folder beside ``final_path``; ``commit`` renames its files into place."""
+
+    def __init__(self, final_path: Path) -> None:
+        self.final_path = final_path
+        self.staging = final_path.parent / f".{final_path.name}.halfconv-{uuid.uuid4().hex[:8]}"
+        self.model_path = self.staging / final_path.name
+        self.data_name = data_file_for(final_path).name
+
+    def __enter__(self) -> AtomicOutput:
+        try:
+            self.staging.mkdir()
+        except OSError as error:
+            raise OutputError(f"cannot write to {self.final_path.parent}: {error.strerror}", "choose a writable directory with -o") from None
+        return self
+
+    def commit(self) -> Path | None:
+        """Move the staged files into place; returns the external data path, if any."""
+        staged_data = self.staging / self.data_name
+        final_data = data_file_for(self.final_path)
+        moved_data = False
+        if staged_data.exists() and staged_data.stat().st_size == 0:
+            # onnx-ir writes an empty data file when every tensor is under its size
+            # threshold; the model references nothing in it, so it is not kept.
+            staged_data.unlink()
+        if staged_data.exists():
+            os.replace(staged_data, final_data)
+            moved_data = True
+        elif final_data.exists():
+            # A stale data file of an earlier run would otherwise sit beside the new model.
+            final_data.unlink()
+        try:
+            os.replace(self.model_path, self.final_path)
+        except BaseException:
+            if moved_data:
+                final_data.unlink(missing_ok=True)
+            raise
+        return final_data if moved_data else None
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def save_model(model: ir.Model, output: AtomicOutput, use_external_data: bool) -> None:
+    try:
+        if use_external_data:
+            ir.save(model, output.model_path, external_data=output.data_name)
+        else:
+            ir.save(model, output.model_path)
+    except OSError as error:
+        raise OutputError(f"cannot write {output.final_path}: {error.strerror}", "check free disk space and permissions") from None
+
+
+def tensor_bytes(model: ir.Model) -> int:
+    total = 0
+    for graph in all_graphs(model):
+        for value in graph.initializers.values():
+            if value.const_value is not None:
+                total += value.const_value.nbytes
+    return total

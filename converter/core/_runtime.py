@@ -1,0 +1,221 @@
+"""ONNX Runtime sessions: the one session factory, the one CUDA probe, and ORT's errors.
+
+ONNX Runtime falls back to the CPU, with only a log line, when the CUDA provider cannot be
+created (missing CUDA or cuDNN libraries, no GPU). halfconv never lets that pass silently:
+``--provider cuda`` fails with ORT's own reason, and ``--provider auto`` records the reason
+in the report and prints it. ORT writes its log to file descriptor 2 from native code, so
+every session is built with that descriptor captured: nothing of ORT's log reaches the
+user's terminal, and what it said becomes part of an error message where it explains one.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ORT_ERRORS",
+    "ORT_NUMPY_TYPES",
+    "cpu_model",
+    "create_session",
+    "cuda_unavailable_reason",
+    "resolve_provider",
+]
+
+import contextlib
+import functools
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_errors
+
+from ._errors import InvalidModelError, ProviderError, UsageError
+from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
+from ._text import choices_text, one_line
+
+# ONNX Runtime's tensor type strings and the numpy dtypes of their values.
+ORT_NUMPY_TYPES: dict[str, type[np.generic]] = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+
+# What ORT raises for a model it cannot load or run (the pybind classes derive from Exception only).
+ORT_ERRORS: tuple[type[Exception], ...] = (
+    _ort_errors.Fail,
+    _ort_errors.InvalidGraph,
+    _ort_errors.InvalidArgument,
+    _ort_errors.NoSuchFile,
+    _ort_errors.NotImplemented,
+    _ort_errors.RuntimeException,
+)
+_CUDA_HINT = "install the CUDA and cuDNN libraries (pip install 'halfconv[cuda]') or use --provider cpu"
+
+
+@contextlib.contextmanager
+def _captured_fd2() -> Iterator[list[str]]:
+    """Capture what native code writes to file descriptor 2; the text is in the list afterwards."""
+    captured: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no usable stderr (a daemon): nothing to capture
+            yield captured
+            return
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode(errors="replace"))
+
+
+def _reason_from_log(log: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log)
+    patterns = (
+        r"with error: ([^\n]+)",
+        r"Failed to create CUDAExecutionProvider\. ([^\n]+)",
+        r"\] ([^\n]*CUDA[^\n]*)",
+    )
+    for pattern in patterns:
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "ONNX Runtime did not say why"
+
+
+def _probe_model() -> bytes:
+    """A one-node float model: enough for ORT to load the CUDA libraries."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_unavailable_reason() -> str | None:
+    """None when a CUDA provider session can really be created here, else ORT's reason."""
+    if CUDA_PROVIDER not in ort.get_available_providers():
+        return f"this onnxruntime build ({ort.__version__}) has no CUDA provider; install onnxruntime-gpu"
+    options = ort.SessionOptions()
+    options.log_severity_level = 1
+    error_text = ""
+    providers: list[str] = []
+    with _captured_fd2() as log:
+        try:
+            providers = ort.InferenceSession(_probe_model(), options, providers=[CUDA_PROVIDER]).get_providers()
+        except Exception as error:  # noqa: BLE001 - ORT raises several types
+            error_text = str(error)
+    if CUDA_PROVIDER in providers:
+        return None
+    return _reason_from_log((log[0] if log else "") + "\n" + error_text)
+
+
+def _gpu_name() -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        completed = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = [line.strip() for line in completed.stdout.splitlines() if line.strip()]
+    return names[0] if names else None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name, for reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def resolve_provider(requested: str) -> ResolvedProvider:
+    """Decide once which provider runs the models; raises ProviderError for an unusable cuda."""
+    if requested not in PROVIDERS:
+        raise UsageError(f"unknown provider '{requested}'", "use " + choices_text(PROVIDERS))
+    if requested == "cpu":
+        return ResolvedProvider(requested, CPU_PROVIDER, "cpu", None, None)
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return ResolvedProvider(requested, CUDA_PROVIDER, "cuda", None, _gpu_name())
+    if requested == "cuda":
+        raise ProviderError(f"the CUDA execution provider cannot be created: {reason}", _CUDA_HINT)
+    return ResolvedProvider(requested, CPU_PROVIDER, "cpu", f"CUDA unavailable: {reason}", None)
+
+
+def create_session(
+    path: Path,
+    provider: ResolvedProvider,
+    *,
+    optimize: bool = True,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+) -> ort.InferenceSession:
+    """An ORT session for ``path`` on exactly ``provider``, with ORT's log kept off the terminal.
+
+    ``optimize=False`` turns ORT's graph optimisations off: they only fuse and fold, so they
+    change neither which kernels must exist nor the results, and on big float16 graphs the
+    CPU provider spends most of its session build in them.
+
+    Raises ProviderError when the provider has no kernel for a node (a bfloat16 model on
+    the CPU) or ORT placed the model elsewhere, and InvalidModelError when ORT refuses the
+    model itself.
+    """
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    providers = [provider.actual] if provider.actual == CPU_PROVIDER else [provider.actual, CPU_PROVIDER]
+    try:
+        with _captured_fd2():
+            session = ort.InferenceSession(str(path), options, providers=providers)
+    except _ort_errors.NotImplemented as error:
+        raise ProviderError(
+            f"{provider.actual} cannot run {path.name}: {one_line(error)}",
+            "run it on a provider that has kernels for its types (bfloat16 needs --provider cuda)",
+        ) from None
+    except (*ORT_ERRORS, UnicodeDecodeError) as error:
+        # A model that parses but that ORT refuses (shapes that do not fit, an unknown op).
+        raise InvalidModelError(
+            f"ONNX Runtime cannot load {path.name}: {one_line(error)}",
+            "check the model with onnx.checker or re-export it",
+        ) from None
+    if session.get_providers()[0] != provider.actual:
+        raise ProviderError(
+            f"ONNX Runtime ran {path.name} on {session.get_providers()[0]} instead of {provider.actual}",
+            "use --provider cpu",
+        )
+    return session

@@ -1,0 +1,48 @@
+"""Evaluation: a model and its float32 baseline on a test set, with accuracy, latency and comparison.
+
+``evaluate`` returns an :class:`EvaluationReport`; :mod:`halfconv.report` renders and writes it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_LATENCY_BATCH_SIZES",
+    "LAYOUTS",
+    "REPORT_SCHEMA_VERSION",
+    "Comparison",
+    "ConversionFacts",
+    "DatasetInfo",
+    "EvaluateOptions",
+    "EvaluationReport",
+    "LatencyPoint",
+    "ModelEvaluation",
+    "Preprocessing",
+    "ProviderInfo",
+    "evaluate",
+    "find_baseline",
+    "preprocess",
+]
+
+from typing import TYPE_CHECKING
+
+from ..core import lazy_exports
+from ._options import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
+from ._results import (
+    REPORT_SCHEMA_VERSION,
+    Comparison,
+    ConversionFacts,
+    DatasetInfo,
+    EvaluationReport,
+    LatencyPoint,
+    ModelEvaluation,
+    Preprocessing,
+    ProviderInfo,
+)
+
+if TYPE_CHECKING:
+    from ._pipeline import evaluate, find_baseline
+    from ._preprocess import preprocess
+
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"evaluate": "._pipeline", "find_baseline": "._pipeline", "preprocess": "._preprocess"}
+)

@@ -1,0 +1,76 @@
+"""What a model file says about itself: its digest, its weights' precision, its conversion."""
+
+from __future__ import annotations
+
+__all__ = ["conversion_facts", "converted_role", "precision", "sha256"]
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import onnx
+
+from ..core import CONVERSION_KEY, SOURCE_MODEL_KEY
+from ._results import ConversionFacts
+
+_FLOAT_NAMES = {
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.BFLOAT16: "bfloat16",
+}
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _float_weight_counts(proto: onnx.ModelProto) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for tensor in proto.graph.initializer:
+        if tensor.data_type in _FLOAT_NAMES:
+            counts[tensor.data_type] = counts.get(tensor.data_type, 0) + math.prod(tensor.dims)
+    return counts
+
+
+def precision(proto: onnx.ModelProto) -> str:
+    """The element type of the float weights: "float16", or "float16 (97.3% of float weights)"."""
+    counts = _float_weight_counts(proto)
+    if not counts:
+        return "none"
+    total = sum(counts.values())
+    dominant, elements = max(counts.items(), key=lambda item: item[1])
+    name = _FLOAT_NAMES[dominant]
+    return name if elements == total else f"{name} ({elements / total:.1%} of float weights)"
+
+
+def conversion_facts(proto: onnx.ModelProto) -> ConversionFacts | None:
+    """What ``halfconv convert`` recorded in the model's metadata, or None."""
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    if CONVERSION_KEY not in metadata:
+        return None
+    try:
+        facts = json.loads(metadata[CONVERSION_KEY])
+        return ConversionFacts(
+            source_model=metadata.get(SOURCE_MODEL_KEY),
+            target=str(facts["target"]),
+            nodes_total=int(facts["nodes_total"]),
+            nodes_kept_fp32=int(facts["nodes_kept_fp32"]),
+            casts_inserted=int(facts["casts_inserted"]),
+            kept_ops=tuple(str(op) for op in facts.get("kept_ops", ())),
+        )
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None
+
+
+def converted_role(proto: onnx.ModelProto) -> str:
+    """How reports name a converted model: "bf16" when its float weights are mostly bfloat16, else "fp16"."""
+    facts = conversion_facts(proto)
+    if facts is not None and facts.target in ("fp16", "bf16"):
+        return facts.target
+    return "bf16" if precision(proto).startswith("bfloat16") else "fp16"

@@ -1,0 +1,203 @@
+"""Turning dataset images into what a model's input expects.
+
+The layout is inferred from the model's input shape: MNIST fits (N,1,28,28), (N,28,28,1),
+(N,28,28), (N,784) or any other per-sample shape of 784 elements (fed by reshaping);
+CIFAR-10 fits (N,3,32,32), (N,32,32,3) or (N,3072) ("flat": the channels-last image
+flattened, as Keras' Flatten does). Pixels are scaled to [0, 1] by default, then
+normalised by ``--mean``/``--std``; preprocessing that ``halfconv export`` wrote into the
+model's metadata is used when present, and explicit options win over it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ModelSignature", "plan_preprocessing", "preprocess", "read_signature"]
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import onnxruntime as ort
+
+from ..core import ORT_NUMPY_TYPES, PREPROCESS_KEY, DatasetError, IncompatibleModelError, UsageError
+from ._options import LAYOUTS
+from ._results import Preprocessing
+
+# The input types images can be fed as.
+_IMAGE_INPUT_TYPES = ("tensor(float)", "tensor(float16)", "tensor(double)", "tensor(uint8)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSignature:
+    input_name: str
+    input_shape: tuple[int | str | None, ...]
+    input_type: str
+    output_name: str
+    output_shape: tuple[int | str | None, ...]
+    metadata: dict[str, str]
+
+
+def read_signature(session: ort.InferenceSession, model_name: str) -> ModelSignature:
+    inputs = session.get_inputs()
+    outputs = session.get_outputs()
+    if len(inputs) != 1:
+        raise IncompatibleModelError(
+            f"{model_name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)})",
+            "halfconv evaluates image classifiers with one input",
+        )
+    if len(outputs) != 1:
+        raise IncompatibleModelError(
+            f"{model_name} has {len(outputs)} outputs ({', '.join(o.name for o in outputs)})",
+            "halfconv evaluates classifiers with a single (N, classes) output",
+        )
+    output_shape = tuple(outputs[0].shape) if outputs[0].shape is not None else ()
+    if len(output_shape) != 2:
+        raise IncompatibleModelError(
+            f"{model_name}'s output '{outputs[0].name}' has shape {_shape_text(output_shape)}, not (N, classes)",
+            "halfconv evaluates classifiers that output logits or probabilities per class",
+        )
+    if inputs[0].type not in _IMAGE_INPUT_TYPES:
+        raise IncompatibleModelError(
+            f"{model_name}'s input '{inputs[0].name}' is {inputs[0].type}",
+            "halfconv feeds images as float32, float16, double or uint8",
+        )
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    return ModelSignature(
+        inputs[0].name, tuple(inputs[0].shape), inputs[0].type, outputs[0].name, output_shape, metadata
+    )
+
+
+def _shape_text(shape: tuple[object, ...]) -> str:
+    return "(" + ", ".join("N" if i == 0 and not isinstance(d, int) else str(d) for i, d in enumerate(shape)) + ")"
+
+
+def _matches(declared: tuple[int | str | None, ...], wanted: tuple[int, ...]) -> bool:
+    if len(declared) != len(wanted):
+        return False
+    return all(not isinstance(d, int) or d == w for d, w in zip(declared, wanted))
+
+
+def _layout_shapes(image_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Per-sample shapes of each layout for an (H, W) or (H, W, C) image, or an already flat (F,) one."""
+    if len(image_shape) == 1:
+        return {"flat": image_shape}  # e.g. an .npz of flattened images
+    height, width = image_shape[:2]
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    shapes = {
+        "nchw": (channels, height, width),
+        "nhwc": (height, width, channels),
+        "flat": (height * width * channels,),
+    }
+    if channels == 1:
+        shapes["hw"] = (height, width)
+    return shapes
+
+
+def plan_preprocessing(
+    signature: ModelSignature,
+    image_shape: tuple[int, ...],
+    *,
+    layout: str = "auto",
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    dataset_name: str,
+    model_name: str,
+) -> Preprocessing:
+    """Choose layout and normalisation; raises IncompatibleModelError when the model cannot take the images."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout '{layout}'", "use auto, nchw, nhwc or flat")
+    meta: dict[str, object] = {}
+    if PREPROCESS_KEY in signature.metadata:
+        try:
+            loaded = json.loads(signature.metadata[PREPROCESS_KEY])
+            meta = loaded if isinstance(loaded, dict) else {}
+        except json.JSONDecodeError:
+            meta = {}
+    sample_shape = signature.input_shape[1:]
+    if len(image_shape) not in (1, 2, 3):
+        raise DatasetError(
+            f"{dataset_name} samples have shape {_shape_text(image_shape)}, not (H, W), (H, W, C) or flat (F,)",
+            "store the images as (N, H, W), (N, H, W, C) or (N, F)",
+        )
+    shapes = _layout_shapes(image_shape)
+    elements = math.prod(image_shape)
+    recorded = meta.get("layout")
+    if layout == "auto" and isinstance(recorded, str) and recorded in shapes and _matches(sample_shape, shapes[recorded]):
+        # The recorded layout only decides among shapes that fit; images that fit none get
+        # the shape mismatch error below, not one about a --layout the user never gave.
+        layout = recorded
+    if layout == "auto":
+        found = [name for name, shape in shapes.items() if _matches(sample_shape, shape)]
+        if not found and all(isinstance(d, int) for d in sample_shape) and math.prod(sample_shape) == elements:  # type: ignore[arg-type]
+            # A single-channel image has one pixel order, so any reshaping of it is unambiguous.
+            found = ["reshape"] if len(image_shape) < 3 or image_shape[2] == 1 else []
+        if not found:
+            raise IncompatibleModelError(
+                f"{model_name} expects input {_shape_text(signature.input_shape)} but {dataset_name} images are "
+                f"{'x'.join(map(str, image_shape))} (fits {', '.join(_shape_text(('N', *s)) for s in shapes.values())})",
+                "pick the dataset the model was trained on, or pass --layout",
+            )
+        layout = found[0]
+    elif layout in shapes and not _matches(sample_shape, shapes[layout]):
+        raise IncompatibleModelError(
+            f"--layout {layout} gives {dataset_name} samples of shape {_shape_text(('N', *shapes[layout]))} "
+            f"but {model_name} expects {_shape_text(signature.input_shape)}",
+            "use --layout auto or the layout the model was trained with",
+        )
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    source = "default"
+    scale = 1.0 if signature.input_type == "tensor(uint8)" else 1.0 / 255.0
+    mean_values: tuple[float, ...] = (0.0,)
+    std_values: tuple[float, ...] = (1.0,)
+    if meta:
+        source = "metadata"
+        scale = float(meta.get("scale", scale))  # type: ignore[arg-type]
+        mean_values = tuple(float(v) for v in meta.get("mean", mean_values))  # type: ignore[union-attr]
+        std_values = tuple(float(v) for v in meta.get("std", std_values))  # type: ignore[union-attr]
+    if mean is not None or std is not None:
+        source = "options"
+        # An option replaces only its own setting; the other keeps its metadata/default value.
+        mean_values = mean if mean is not None else mean_values
+        std_values = std if std is not None else std_values
+    for name, values in (("--mean", mean_values), ("--std", std_values)):
+        if len(values) not in (1, channels):
+            expected = "1 value" if channels == 1 else f"1 or {channels} values"
+            raise UsageError(f"{name} takes {expected} for {dataset_name}, got {len(values)}", "pass one value per channel")
+    if any(v == 0 for v in std_values):
+        raise UsageError("--std values must be non-zero", "pass the standard deviations used in training")
+    fixed = signature.input_shape[0] if signature.input_shape and isinstance(signature.input_shape[0], int) else None
+    return Preprocessing(
+        layout=layout,
+        input_shape=tuple(d if isinstance(d, int) else str(d) for d in signature.input_shape),
+        input_dtype=str(np.dtype(ORT_NUMPY_TYPES[signature.input_type])),
+        scale=scale,
+        mean=mean_values,
+        std=std_values,
+        source=source,
+        fixed_batch=fixed,
+    )
+
+
+def preprocess(images: np.ndarray, plan: Preprocessing) -> np.ndarray:
+    """All images at once, in the model's layout and dtype (a float32 copy of the test set is ~120 MB)."""
+    x = images.astype(np.float32)
+    if x.ndim == 3:
+        x = x[..., np.newaxis]  # (N, H, W) -> (N, H, W, 1)
+    x *= np.float32(plan.scale)
+    mean = np.asarray(plan.mean, dtype=np.float32)
+    std = np.asarray(plan.std, dtype=np.float32)
+    if mean.any() or (std != 1).any():
+        x = (x - mean) / std  # broadcasts over the channel axis (last)
+    count = x.shape[0]
+    if plan.layout == "nchw":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    elif plan.layout == "hw":
+        x = x[..., 0]
+    elif plan.layout == "flat":
+        x = x.reshape(count, -1)
+    elif plan.layout == "reshape":
+        x = x.reshape(count, *(int(d) for d in plan.input_shape[1:]))
+    dtype = np.dtype(plan.input_dtype)
+    if dtype == np.uint8:
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x.astype(dtype, copy=False)

@@ -1,0 +1,173 @@
+"""Typed results of ``halfconv evaluate``; reports are rendered from these alone."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Comparison",
+    "ConversionFacts",
+    "DatasetInfo",
+    "EvaluationReport",
+    "LatencyPoint",
+    "ModelEvaluation",
+    "Preprocessing",
+    "ProviderInfo",
+    "REPORT_SCHEMA_VERSION",
+]
+
+import dataclasses
+from typing import Any
+
+from ..datasets import FileDigest
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # "mnist", "cifar10", or the .npz file name
+    split: str  # "test" or "train"
+    num_images: int  # images evaluated (after --limit)
+    num_available: int  # images in the split
+    class_names: tuple[str, ...]
+    files: tuple[FileDigest, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    layout: str  # "nchw", "nhwc", "flat", "hw" (N,28,28) or "reshape" (another 784-element shape)
+    input_shape: tuple[int | str, ...]  # the model input's declared shape
+    input_dtype: str  # "float32", "float16", ...
+    scale: float  # pixels are multiplied by this (1/255 for [0, 1])
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str  # "metadata" (written by halfconv export), "options" or "default"
+    fixed_batch: int | None  # a batch size the model requires, or None when dynamic
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderInfo:
+    requested: str  # auto | cuda | cpu
+    actual: str  # the ORT execution provider that ran, e.g. "CPUExecutionProvider"
+    fallback_reason: str | None  # why CUDA was not used when auto fell back to CPU
+    ort_version: str
+    device_name: str | None  # the GPU's name when CUDA ran
+    cpu_model: str
+    cpu_count: int
+    intra_op_threads: int  # 0 = ORT's default (one per physical core)
+    inter_op_threads: int
+    io_binding: bool  # latency runs use IO binding
+    copies_timed: bool  # whether host<->device copies are inside the timed region
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyPoint:
+    batch_size: int
+    iters: int
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    throughput: float  # images per second, batch_size / mean latency
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionFacts:
+    """What ``halfconv convert`` recorded in the converted model's metadata."""
+
+    source_model: str | None
+    target: str
+    nodes_total: int
+    nodes_kept_fp32: int
+    casts_inserted: int
+    kept_ops: tuple[str, ...]  # op types of the nodes kept in float32
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEvaluation:
+    role: str  # "fp32" (the baseline), "fp16" or "bf16" (the converted model), or "model" (alone)
+    path: str
+    sha256: str
+    size_bytes: int  # the .onnx file plus its external data
+    precision: str  # element type of the model's float weights: float32, float16, bfloat16, mixed
+    accuracy: float  # top-1, in [0, 1]
+    correct: int
+    total: int
+    per_class_accuracy: tuple[float, ...]
+    nonfinite_outputs: int  # elements of the output that were inf or NaN
+    latency: tuple[LatencyPoint, ...]
+    latency_note: str | None  # e.g. why some batch sizes were not measured
+    conversion: ConversionFacts | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    accuracy_delta_pp: float  # (fp16 - fp32) accuracy in percentage points
+    agreement: float  # share of images where both models predict the same class
+    disagreements: int
+    max_abs_logit_diff: float
+    mean_abs_logit_diff: float
+    logit_diff_bins: tuple[float, ...]  # histogram edges of |fp16 - fp32| per output element
+    logit_diff_counts: tuple[int, ...]
+    size_ratio: float  # fp16 bytes / fp32 bytes
+    latency_ratio: tuple[tuple[int, float], ...]  # (batch size, fp16 p50 / fp32 p50)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationReport:
+    created: str  # ISO 8601, UTC
+    tool_versions: dict[str, str]  # halfconv, onnx, onnxruntime, numpy, python
+    dataset: DatasetInfo
+    provider: ProviderInfo
+    preprocessing: Preprocessing
+    models: tuple[ModelEvaluation, ...]  # the baseline first when there is one
+    comparison: Comparison | None
+    baseline_source: str | None  # "--baseline", "model metadata" or None
+    notes: tuple[str, ...]
+
+    def model(self, role: str) -> ModelEvaluation | None:
+        """The model evaluated in ``role``, or None."""
+        return next((m for m in self.models if m.role == role), None)
+
+    @property
+    def baseline(self) -> ModelEvaluation | None:
+        """The float32 baseline, when the model was compared with one."""
+        return self.model("fp32")
+
+    @property
+    def converted(self) -> ModelEvaluation | None:
+        """The converted model (fp16 or bf16) compared with the baseline, or None without one."""
+        return self.models[-1] if self.baseline is not None and len(self.models) == 2 else None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> Any:
+            return dataclasses.asdict(obj) if obj is not None else None
+
+        data: dict[str, Any] = {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "created": self.created,
+            "tool_versions": dict(self.tool_versions),
+            "dataset": plain(self.dataset),
+            "provider": plain(self.provider),
+            "preprocessing": plain(self.preprocessing),
+            "baseline_source": self.baseline_source,
+            "notes": list(self.notes),
+        }
+        for model in self.models:
+            data[model.role] = plain(model)
+        if self.comparison is not None:
+            comparison = plain(self.comparison)
+            data["agreement"] = comparison.pop("agreement")
+            data["accuracy_delta_pp"] = comparison.pop("accuracy_delta_pp")
+            data["comparison"] = comparison
+        return _lists(data)
+
+
+def _lists(value: Any) -> Any:
+    """Tuples become lists, so the JSON mirrors what json.loads gives back."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value

@@ -1,0 +1,294 @@
+"""``halfconv export``: a trained Keras or PyTorch model to a validated float32 ONNX model.
+
+The framework back ends live in ``_export_keras`` and ``_export_torch``; they are the only
+modules that import TensorFlow or torch, and they are imported only when an export runs.
+This module detects the framework, records the preprocessing in the model's metadata, and
+validates every export: the framework model and ONNX Runtime (CPU) run the same inputs
+(dataset images when ``--dataset`` is given) and must agree within a tolerance.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FrameworkModel", "detect_framework", "export", "preprocessing_metadata"]
+
+import dataclasses
+import json
+import math
+import time
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import onnx
+
+from .. import core
+from ..core import PREPROCESS_KEY, ExportError, HalfconvError, InputNotFoundError, MissingDependencyError, UsageError, one_line
+from ._options import DATASET_IMAGE_SHAPES, ExportOptions
+from ._results import ExportResult
+
+if TYPE_CHECKING:
+    from ..datasets import Dataset
+
+# The ONNX model must reproduce the framework's outputs to within this share of the
+# largest output magnitude (float32 exporters agree to about 1e-6).
+RELATIVE_TOLERANCE = 1e-4
+VALIDATION_SAMPLES = 64
+
+
+class FrameworkModel(Protocol):
+    """What a back end hands back: a loaded model that can run and be exported."""
+
+    framework: str
+    description: str  # e.g. "Keras 3 .keras file", "TorchScript archive"
+    input_shape: tuple[int, ...] | None  # per-sample shape the model declares, if it does
+
+    def run(self, x: np.ndarray) -> np.ndarray: ...
+
+    def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
+        """Write the ONNX model with a dynamic batch axis; returns (exporter, notes)."""
+        ...
+
+
+def detect_framework(path: Path) -> str:
+    """keras or torch, from the file's format; raises ExportError when it is neither."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "keras"
+        raise ExportError(f"{path} is a directory but not a TensorFlow SavedModel (no saved_model.pb)", "pass a .keras, .h5, .pt or .pt2 file")
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file", "check the path")
+    suffix = path.suffix.lower()
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\x89HDF"):
+        return "keras"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            raise ExportError(f"{path} is a damaged zip archive", "re-save the model") from None
+        if "config.json" in names and any(n.endswith(".weights.h5") or n == "model.weights.h5" for n in names):
+            return "keras"
+        if suffix == ".keras":
+            return "keras"
+        if any(n.endswith("data.pkl") or n.endswith("constants.pkl") or "/code/" in n or n.endswith(".json") for n in names):
+            return "torch"
+    if head[:1] == b"\x80" and suffix in (".pt", ".pth", ".bin"):
+        return "torch"  # a legacy (non-zip) torch.save pickle
+    if suffix in (".pt", ".pth", ".pt2"):
+        return "torch"
+    if suffix in (".keras", ".h5"):
+        return "keras"
+    raise ExportError(
+        f"{path} is neither a Keras model (.keras, .h5, SavedModel folder) nor a PyTorch model (.pt, .pth, .pt2)",
+        "pass --framework if the extension is unusual",
+    )
+
+
+def _load(path: Path, framework: str, options: ExportOptions) -> FrameworkModel:
+    if framework == "keras":
+        try:
+            from . import _keras
+        except ImportError as error:
+            raise MissingDependencyError(
+                f"exporting Keras models needs TensorFlow and tf2onnx ({error.name} is missing)",
+                "pip install 'halfconv[keras]'",
+            ) from None
+        return _keras.load(path)
+    try:
+        from . import _torch
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"exporting PyTorch models needs torch and onnxscript ({error.name} is missing)",
+            "pip install torch 'halfconv[torch]'",
+        ) from None
+    return _torch.load(path, factory=options.torch_factory, trust_pickle=options.trust_pickle)
+
+
+def layout_of(input_shape: tuple[int, ...], dataset: str | None) -> str | None:
+    """The evaluate layout that a per-sample input shape implies, or None when unsure."""
+    if len(input_shape) == 1:
+        return "flat"
+    if len(input_shape) == 2:
+        return "hw"
+    if len(input_shape) == 3:
+        if input_shape[0] in (1, 3) and input_shape[2] not in (1, 3):
+            return "nchw"
+        if input_shape[2] in (1, 3):
+            return "nhwc"
+    return None
+
+
+def preprocessing_metadata(
+    input_shape: tuple[int, ...], dataset: str | None, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, class_names: tuple[str, ...] | None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"scale": 1.0 / 255.0, "mean": list(mean or (0.0,)), "std": list(std or (1.0,))}
+    layout = layout_of(input_shape, dataset)
+    if layout is not None:
+        meta["layout"] = layout
+    if dataset is not None:
+        meta["dataset"] = dataset
+    if class_names:
+        meta["class_names"] = list(class_names)
+    return meta
+
+
+def _sample_images(
+    options: ExportOptions, test_set: Dataset | None
+) -> tuple[np.ndarray | None, tuple[str, ...] | None, str]:
+    if options.dataset is None:
+        return None, None, "random"
+    from ..datasets import load_dataset
+
+    data = test_set or load_dataset(options.dataset, "test", data_dir=options.data_dir)
+    return data.images[:VALIDATION_SAMPLES], data.class_names, f"{options.dataset} test images"
+
+
+def _model_inputs(images: np.ndarray | None, input_shape: tuple[int, ...], meta: dict[str, Any]) -> np.ndarray:
+    """Validation inputs: random, or dataset images through evaluate's own preprocessing."""
+    if images is None:
+        rng = np.random.default_rng(0)
+        return rng.random((VALIDATION_SAMPLES, *input_shape), dtype=np.float32)
+    from ..evaluation import Preprocessing, preprocess
+
+    layout = meta.get("layout")
+    single_channel = images.ndim == 3 or images.shape[-1] == 1
+    if layout is None and single_channel and math.prod(images.shape[1:]) == math.prod(input_shape):
+        layout = "reshape"  # a single-channel image reshapes unambiguously
+    x = None
+    if layout is not None:
+        plan = Preprocessing(
+            layout=str(layout),
+            input_shape=("N", *input_shape),
+            input_dtype="float32",
+            scale=float(meta["scale"]),
+            mean=tuple(meta["mean"]),
+            std=tuple(meta["std"]),
+            source="options",
+            fixed_batch=None,
+        )
+        x = preprocess(images, plan)
+    if x is None or tuple(x.shape[1:]) != tuple(input_shape):
+        raise ExportError(
+            f"{meta.get('dataset', 'dataset')} images of shape {tuple(images.shape[1:])} do not fit the model's input shape {input_shape}",
+            "pass --input-shape, or export without --dataset",
+        )
+    return np.ascontiguousarray(x)
+
+
+def _resolve_input_shape(model: FrameworkModel, options: ExportOptions) -> tuple[int, ...]:
+    declared = model.input_shape
+    if options.input_shape is not None:
+        if declared is not None and tuple(declared) != tuple(options.input_shape):
+            raise ExportError(
+                f"--input-shape {','.join(map(str, options.input_shape))} contradicts the model's input shape {','.join(map(str, declared))}",
+                "drop --input-shape or fix it",
+            )
+        return tuple(options.input_shape)
+    if declared is not None:
+        return tuple(declared)
+    if options.dataset is not None:
+        height, width, channels = DATASET_IMAGE_SHAPES[options.dataset]
+        candidates = [(channels, height, width), (height, width, channels), (height * width * channels,)]
+        if channels == 1:
+            candidates.append((height, width))
+        for shape in candidates:
+            try:
+                model.run(np.zeros((2, *shape), np.float32))
+            except Exception:  # noqa: BLE001 - any framework error means "not this shape"
+                continue
+            return shape
+        raise ExportError(
+            f"the model accepts none of the {options.dataset} input shapes {', '.join(str(c) for c in candidates)}",
+            "pass --input-shape",
+        )
+    raise UsageError("the model does not declare its input shape", "pass --input-shape (e.g. 1,28,28) or --dataset")
+
+
+def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset | None = None) -> ExportResult:
+    """Export ``model_path`` to ONNX, validate it against the framework, and write it atomically.
+
+    ``test_set`` is the already loaded test split of ``options.dataset``, when the caller has it.
+    """
+    started = time.perf_counter()
+    options.check()
+    model_path = Path(model_path)
+    if not model_path.exists():
+        raise InputNotFoundError(f"{model_path}: no such file or directory", "check the path")
+    framework = options.framework or detect_framework(model_path)
+    named = model_path if model_path.name else model_path.resolve()  # "." has no name
+    output = options.output or named.with_name((named.name if named.is_dir() else named.stem) + ".onnx")
+    core.check_output_path(model_path, output, options.force, ())
+    model = _load(model_path, framework, options)
+    input_shape = _resolve_input_shape(model, options)
+    images, class_names, inputs_from = _sample_images(options, test_set)
+    meta = preprocessing_metadata(input_shape, options.dataset, options.mean, options.std, class_names)
+    x = _model_inputs(images, input_shape, meta)
+    try:
+        reference = np.asarray(model.run(x), dtype=np.float32)
+    except Exception as error:  # noqa: BLE001 - the framework's own error, in one line
+        raise ExportError(
+            f"the model fails on inputs of shape {tuple(x.shape)}: {one_line(error)}",
+            "pass the --input-shape the model was trained with",
+        ) from None
+
+    with core.AtomicOutput(output) as staged:
+        exporter, notes = model.export(staged.model_path, input_shape, options.opset)
+        proto = onnx.load(str(staged.model_path))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = PREPROCESS_KEY, json.dumps(meta, sort_keys=True)
+        onnx.save(proto, str(staged.model_path))
+        max_abs = _validate(staged.model_path, x, reference)
+        tolerance = RELATIVE_TOLERANCE * max(1.0, float(np.abs(reference).max()))
+        if not max_abs <= tolerance:
+            raise ExportError(
+                f"the ONNX export differs from the {framework} model by up to {max_abs:.3g} (tolerance {tolerance:.3g})",
+                "the exporter mistranslated an op; try another --opset",
+            )
+        staged.commit()
+    return ExportResult(
+        input_path=str(model_path),
+        output_path=str(output),
+        framework=framework,
+        source_format=model.description,
+        exporter=exporter,
+        opset=options.opset,
+        input_shape=input_shape,
+        preprocessing=meta,
+        validation_inputs=inputs_from,
+        validation_samples=int(x.shape[0]),
+        max_abs_diff=max_abs,
+        tolerance=tolerance,
+        notes=tuple(notes),
+        wall_time_s=time.perf_counter() - started,
+    )
+
+
+def _validate(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        session = core.create_session(path, core.resolve_provider("cpu"))
+        if len(session.get_inputs()) != 1 or len(session.get_outputs()) != 1:
+            raise ExportError(
+                f"the exported model has {len(session.get_inputs())} inputs and {len(session.get_outputs())} outputs",
+                "halfconv exports classifiers with one input and one output",
+            )
+        outputs = session.run(None, {session.get_inputs()[0].name: x})
+    except ExportError:
+        raise
+    except Exception as error:  # noqa: BLE001 - checker, load and run errors come as several types
+        message = error.what if isinstance(error, HalfconvError) else one_line(error)
+        raise ExportError(
+            f"the exported model does not load or run in ONNX Runtime: {message}",
+            "try another --opset",
+        ) from None
+    result = np.asarray(outputs[0], dtype=np.float32)
+    if result.shape != reference.shape:
+        raise ExportError(
+            f"the exported model outputs shape {result.shape}, the framework {reference.shape}",
+            "check the batch axis of the model",
+        )
+    return float(np.max(np.abs(result - reference))) if result.size else 0.0
+

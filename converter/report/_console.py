@@ -1,0 +1,31 @@
+"""The report's key figures for the terminal."""
+
+from __future__ import annotations
+
+__all__ = ["format_console"]
+
+from ..evaluation import EvaluationReport
+from ._content import key_figures, report_warnings
+
+# -- console ------------------------------------------------------------------------------------
+
+
+def format_console(report: EvaluationReport) -> str:
+    """A compact comparison for the terminal: a header, any warnings, the key figures."""
+    dataset, provider = report.dataset, report.provider
+    lines = [
+        f"evaluated {dataset.name} {dataset.split}: {dataset.num_images:,} of {dataset.num_available:,} images",
+        f"  provider  {provider.actual} (requested {provider.requested}), onnxruntime {provider.ort_version}"
+        + (f", {provider.device_name}" if provider.device_name else ""),
+    ]
+    lines += [f"  WARNING   {w}" for w in report_warnings(report)]
+    table = key_figures(report)
+    rows = [table.header, *table.rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(table.header))]
+    lines.append("")
+    for row in rows:
+        cells = [cell.rjust(widths[i]) if i in table.numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
