@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from halfconv.conversion import ConvertOptions, _policy, convert
+from halfconv.core import ConversionError, NothingToConvertError, ValidationFailedError
 from helpers import (
     BFLOAT16,
     DOUBLE,
@@ -36,10 +38,6 @@ from helpers import (
     save,
 )
 from onnx import numpy_helper
-
-from halfconv.conversion import _policy
-from halfconv.conversion import ConvertOptions, convert
-from halfconv.core import ConversionError, NothingToConvertError, ValidationFailedError
 
 FP16_MAX = 65504.0
 POLICY = _policy.default_keep_ops()
@@ -1091,3 +1089,61 @@ def test_differential_against_onnxconverter_common(case: str, tmp_path: Path) ->
         ours64, theirs64 = ours_out[name].astype(np.float64), theirs_out[name].astype(np.float64)
         np.testing.assert_allclose(theirs64, ref.astype(np.float64), atol=tol, rtol=tol, err_msg=f"occ {name}")
         np.testing.assert_allclose(ours64, theirs64, atol=2 * tol, rtol=2 * tol, err_msg=f"halfconv vs occ {name}")
+
+
+# -- graph inputs that are also initializers ----------------------------------------------------
+
+
+def _input_with_default(ir_version: int) -> onnx.ModelProto:
+    """y = x @ W, where W is a graph input with a default value (an initializer of the same name)."""
+    proto = model(
+        f"""
+        <ir_version: {ir_version}, opset_import: ["" : {13 if ir_version >= 4 else 9}]>
+        agraph (float[2, 4] x, float[4, 3] W) => (float[2, 3] y) {{
+            y = MatMul(x, W)
+        }}
+        """,
+        W=rand(4, 3, seed=7),
+    )
+    return proto
+
+
+def test_input_with_a_default_stays_an_input_at_ir_4_and_later(tmp_path: Path) -> None:
+    src, out, result = convert_model(_input_with_default(8), tmp_path)
+
+    converted = onnx.load(str(out))
+    assert converted.ir_version == 8
+    assert [i.name for i in converted.graph.input] == ["x", "W"]
+    assert io_types(out) == ({"x": FLOAT, "W": FLOAT}, {"y": FLOAT})
+    # The default keeps the input's type; the MatMul gets it through a Cast.
+    assert initializer_dtypes(out) == {"W": FLOAT}
+    assert ops(node_types(out)) == ["Cast", "Cast", "MatMul", "Cast"]
+    assert result.stats.notes == ()
+    x = rand(2, 4, seed=1)
+    assert_outputs_close(src, out, {"x": x}, atol=1e-2, rtol=1e-2)
+    # Overriding the default still works after conversion.
+    override = {"x": x, "W": rand(4, 3, seed=9)}
+    assert_outputs_close(src, out, override, atol=1e-2, rtol=1e-2)
+
+
+def test_input_with_a_default_converts_with_no_keep_io_types(tmp_path: Path) -> None:
+    _, out, _ = convert_model(_input_with_default(8), tmp_path, keep_io_types=False)
+
+    assert io_types(out) == ({"x": FLOAT16, "W": FLOAT16}, {"y": FLOAT16})
+    assert initializer_dtypes(out) == {"W": FLOAT16}
+    reference = rand(2, 4, seed=1) @ rand(4, 3, seed=7)
+    np.testing.assert_allclose(run_ort(out, {"x": rand(2, 4, seed=1)})["y"], reference, atol=1e-2, rtol=1e-2)
+
+
+def test_initializers_listed_as_inputs_before_ir_4_are_weights(tmp_path: Path) -> None:
+    src, out, result = convert_model(_input_with_default(3), tmp_path)
+
+    converted = onnx.load(str(out))
+    assert converted.ir_version == 4
+    assert [i.name for i in converted.graph.input] == ["x"]
+    assert initializer_dtypes(out) == {"W": FLOAT16}
+    assert result.stats.notes == (
+        "1 graph input(s) were also initializers (IR < 4): converted as weights, "
+        "removed from the input list, and the IR version raised to 4",
+    )
+    assert_outputs_close(src, out, {"x": rand(2, 4, seed=1)}, atol=1e-2, rtol=1e-2)

@@ -31,18 +31,18 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 import trained_models
-from halfconv.core import _runtime
-from halfconv.datasets import _download, _load as _datasets
+from environment import require_datasets
+from halfconv.cli import main
 from halfconv.conversion import ConvertOptions, convert
-from halfconv.core import ProviderError, UsageError
+from halfconv.core import ProviderError, UsageError, _runtime
+from halfconv.datasets import _download
+from halfconv.datasets import _load as _datasets
 from halfconv.evaluation import EvaluateOptions, evaluate
 from halfconv.report import load_schema
-from halfconv.cli import main
+from onnx import TensorProto, helper, numpy_helper
 
-DATA_DIR = Path(os.environ.get("HALFCONV_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+DATA_DIR = require_datasets()
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -154,6 +154,14 @@ def fp16_forward(weights: np.ndarray, bias: np.ndarray) -> trained_models.Forwar
 # -- helpers ----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def cuda_missing(monkeypatch: pytest.MonkeyPatch) -> str:
+    """No CUDA session can be created: ORT's own reason on this machine, or a stand-in where CUDA works."""
+    reason = _runtime.cuda_unavailable_reason() or "libcublasLt.so.13: cannot open shared object file: No such file or directory"
+    monkeypatch.setattr(_runtime, "cuda_unavailable_reason", lambda: reason)
+    return reason
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Datasets from DATA_DIR, the default report folder inside tmp_path, and no network."""
@@ -260,10 +268,10 @@ def full_cpu(mnist: Trained, tmp_path_factory: pytest.TempPathFactory) -> FullRu
     return FullRun(code, out.getvalue(), err.getvalue(), report_dir, report)
 
 
-def test_full_mnist_through_the_cli_with_cpu_fallback(mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    reason = _runtime.cuda_unavailable_reason()
-    if reason is None:
-        pytest.skip("CUDA works here, so auto does not fall back")
+def test_full_mnist_through_the_cli_with_cpu_fallback(
+    mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    reason = cuda_missing
     report_dir = tmp_path / "out"
     code, out, err = run(capsys, mnist.fp16, "--dataset", "mnist", "--report-dir", report_dir, *FAST)
     assert code == 0
@@ -651,13 +659,11 @@ def test_custom_npz_dataset(flat: bool, mnist: Trained, tmp_path: Path, capsys: 
 # -- execution providers --------------------------------------------------------------------------
 
 
-def test_provider_cuda_fails_with_ort_reason(mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    reason = _runtime.cuda_unavailable_reason()
-    if reason is None:
-        pytest.skip("CUDA works here")
+def test_provider_cuda_fails_with_ort_reason(
+    mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    reason = cuda_missing
     assert reason != "ONNX Runtime did not say why" and "\n" not in reason
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        assert reason.startswith("lib") or "CUDA" in reason, reason  # e.g. libcublasLt.so.13: cannot open shared object file
     message = (
         f"the CUDA execution provider cannot be created: {reason} - install the CUDA and cuDNN libraries "
         "(pip install 'halfconv[cuda]') or use --provider cpu"
@@ -667,10 +673,10 @@ def test_provider_cuda_fails_with_ort_reason(mnist: Trained, tmp_path: Path, cap
         _runtime.resolve_provider("cuda")
 
 
-def test_provider_auto_falls_back_to_cpu(mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    reason = _runtime.cuda_unavailable_reason()
-    if reason is None:
-        pytest.skip("CUDA works here")
+def test_provider_auto_falls_back_to_cpu(
+    mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    reason = cuda_missing
     report_dir = tmp_path / "r"
     code, out, err = run(capsys, mnist.fp16, "--dataset", "mnist", "--limit", "300", "--provider", "auto", "--report-dir", report_dir, *FAST)
     assert code == 0
@@ -679,6 +685,19 @@ def test_provider_auto_falls_back_to_cpu(mnist: Trained, tmp_path: Path, capsys:
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     assert (report["provider"]["requested"], report["provider"]["actual"]) == ("auto", CPU)
     assert report["provider"]["fallback_reason"] == f"CUDA unavailable: {reason}"
+
+
+def test_bf16_model_on_the_cpu_is_a_provider_error(
+    mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    # The model is valid: the CPU provider has no bfloat16 MatMul. That is exit 10, not "invalid model".
+    bf16 = tmp_path / "model.bf16.onnx"
+    convert(mnist.fp32, ConvertOptions(output=bf16, target="bf16"))
+    message = (
+        "CPUExecutionProvider cannot run model.bf16.onnx: Could not find an implementation for Gemm(13) node "
+        "with name 'matmul/MatMulAddFusion' - run it on a provider that has kernels for its types (bfloat16 needs --provider cuda)"
+    )
+    assert_fails(capsys, tmp_path, [bf16, "--dataset", "mnist", "--baseline", mnist.fp32, "--provider", "auto"], 10, message)
 
 
 def test_latency_uses_io_binding_on_the_cpu(mnist: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

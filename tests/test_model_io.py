@@ -19,12 +19,9 @@ import numpy as np
 import onnx
 import onnx.parser
 import pytest
-from onnx import numpy_helper
-
-from halfconv import cli
-from halfconv.conversion import _pipeline as _convert, _validate
-from halfconv import core
-from halfconv.core import _model_io
+from halfconv import cli, core
+from halfconv.conversion import _pipeline as _convert
+from halfconv.conversion import _validate
 from halfconv.core import (
     EXIT_CODES,
     InputNotFoundError,
@@ -32,7 +29,9 @@ from halfconv.core import (
     NothingToConvertError,
     OutputError,
     ValidationFailedError,
+    _model_io,
 )
+from onnx import numpy_helper
 
 MODEL = """
 <ir_version: 8, opset_import: ["" : 17]>

@@ -8,8 +8,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import halfconv
-
 from .. import evaluation
 from ..evaluation import EvaluationReport
 from ..report import default_report_dir, format_console, format_pp, report_json_text, write_report
@@ -82,13 +80,15 @@ def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    options = halfconv.RunOptions(
+    from .._run import RunOptions, run  # here: the run pipeline imports every step's libraries
+
+    options = RunOptions(
         evaluate=evaluation_options(args, preprocessing=False),
         convert=conversion_options(args),
         export=export_options(args),
         report_dir=args.report_dir,
     )
-    outcome = halfconv.run(args.model, options, echo=lambda line: print(line, flush=True))
+    outcome = run(args.model, options, echo=lambda line: print(line, flush=True))
     report = outcome.report
     _warn_fallback(report)
     fp32, converted, comparison = report.baseline, report.converted, report.comparison

@@ -8,8 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..datasets import DATASETS
 from .. import exporters
+from ..datasets import DATASETS
 from ._options import add_export_options, export_options
 
 

@@ -221,7 +221,7 @@ def _convert_occ(
             keep_nodes=options.keep_nodes,
             keep_io_types=options.keep_io_types,
         )
-    except Exception as error:  # noqa: BLE001 - OCC raises arbitrary exceptions on models it cannot handle
+    except Exception as error:
         raise ConversionError(
             f"onnxconverter-common failed: {type(error).__name__}: {one_line(error)}",
             "try --engine halfconv",

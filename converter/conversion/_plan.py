@@ -9,7 +9,7 @@ Nothing here edits the model.
 
 from __future__ import annotations
 
-__all__ = ["DecisionOptions", "NodePlan", "Plan", "Requirement", "decide"]
+__all__ = ["DecisionOptions", "NodePlan", "Plan", "Requirement", "decide", "subgraphs", "value_kind"]
 
 import dataclasses
 import enum
@@ -56,6 +56,13 @@ class Plan:
     # Per subgraph: what the parent node needs of each graph output.
     graph_output_requirements: dict[ir.Graph, list[Requirement | None]]
     unmatched_keep_nodes: frozenset[str]
+
+    def requirement(self, node: ir.Node, index: int) -> Requirement | None:
+        """What ``node`` needs on input ``index``; None for nodes and slots without a float32 requirement."""
+        node_plan = self.nodes.get(node)
+        if node_plan is None or index >= len(node_plan.input_requirements):
+            return None
+        return node_plan.input_requirements[index]
 
 
 _FLOAT = ir.DataType.FLOAT
@@ -130,7 +137,7 @@ class _Decider:
         if any(k in ("float", "container") for k in kinds):
             return True
         if node.op_type in _CONTROL_FLOW and node.domain == "":
-            return any(self._subgraph_touches_float(g) for g in _subgraphs(node))
+            return any(self._subgraph_touches_float(g) for g in subgraphs(node))
         return False
 
     def _subgraph_touches_float(self, graph: ir.Graph) -> bool:
@@ -346,7 +353,8 @@ def _named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:
     return found
 
 
-def _subgraphs(node: ir.Node) -> list[ir.Graph]:
+def subgraphs(node: ir.Node) -> list[ir.Graph]:
+    """The graphs in ``node``'s attributes."""
     return [g for _, g in _named_subgraphs(node)]
 
 

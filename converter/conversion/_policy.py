@@ -9,13 +9,13 @@ but ``--no-default-policy`` drops the table for experiments.
 from __future__ import annotations
 
 __all__ = [
-    "KeepInputRule",
-    "KeepOpRule",
     "DEFAULT_KEEP_INPUTS",
     "DEFAULT_KEEP_OPS",
     "FLOAT_ONLY_DOMAINS",
-    "default_keep_ops",
+    "KeepInputRule",
+    "KeepOpRule",
     "default_keep_inputs",
+    "default_keep_ops",
 ]
 
 import dataclasses

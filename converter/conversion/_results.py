@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "SCHEMA_VERSION",
     "ConversionResult",
     "ConversionStats",
     "KeptNode",
@@ -10,7 +11,6 @@ __all__ = [
     "PhaseTimings",
     "TensorRangeReport",
     "ValidationReport",
-    "SCHEMA_VERSION",
 ]
 
 import dataclasses

@@ -15,6 +15,7 @@ __all__ = ["RangeRecorder", "cast_array", "lazy_cast_tensor", "numpy_dtype"]
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -26,12 +27,20 @@ from ._results import TensorRangeReport
 _CHUNK_ELEMENTS = 1 << 24
 
 
-def numpy_dtype(target: ir.DataType) -> np.dtype:
-    if target == ir.DataType.FLOAT16:
-        return np.dtype(np.float16)
-    if target == ir.DataType.BFLOAT16:
-        return np.dtype(ml_dtypes.bfloat16)
-    raise ValueError(f"unsupported target {target}")
+_NUMPY_TARGETS: dict[ir.DataType, np.dtype[Any]] = {
+    ir.DataType.FLOAT16: np.dtype(np.float16),
+    ir.DataType.BFLOAT16: np.dtype(ml_dtypes.bfloat16),
+}
+# The largest finite value of each target (float16: 65504; bfloat16: about 3.39e38).
+_MAX_FINITE: dict[np.dtype[Any], float] = {
+    dtype: float(ml_dtypes.finfo(dtype).max)  # type: ignore[no-untyped-call]
+    for dtype in _NUMPY_TARGETS.values()
+}
+
+
+def numpy_dtype(target: ir.DataType) -> np.dtype[Any]:
+    """The numpy dtype of a conversion target."""
+    return _NUMPY_TARGETS[target]
 
 
 def cast_array(source: np.ndarray, target: ir.DataType) -> tuple[np.ndarray, int, int]:
@@ -61,7 +70,7 @@ def _cast_chunk(chunk: np.ndarray, out_dtype: np.dtype) -> tuple[np.ndarray, int
         overflowed = np.isinf(converted) & np.isfinite(chunk)
         clamped = int(np.count_nonzero(overflowed))
         if clamped:
-            max_finite = ml_dtypes.finfo(out_dtype).max
+            max_finite = _MAX_FINITE[out_dtype]
             converted[overflowed] = np.copysign(max_finite, chunk[overflowed]).astype(out_dtype)
     flushed = int(np.count_nonzero(converted == 0)) - int(np.count_nonzero(chunk == 0))
     return converted, clamped, flushed
@@ -73,7 +82,6 @@ class RangeRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reports: dict[object, TensorRangeReport] = {}
-        self.converted_elements = 0
 
     def record(self, name: str, elements: int, clamped: int, flushed: int, key: object = None) -> None:
         with self._lock:
@@ -97,7 +105,7 @@ class RangeRecorder:
 
 
 def lazy_cast_tensor(
-    source: ir.TensorProtocol, shape: ir.Shape, name: str, target: ir.DataType, recorder: RangeRecorder
+    source: ir.TensorProtocol, shape: ir.ShapeProtocol, name: str, target: ir.DataType, recorder: RangeRecorder
 ) -> ir.LazyTensor:
     """A tensor that casts ``source`` only when written, so one tensor is in memory at a time."""
     key = object()  # one report per tensor, however often it is materialised
@@ -113,12 +121,13 @@ def lazy_cast_tensor(
             release()
         return ir.Tensor(converted, dtype=target, name=name)
 
-    return ir.LazyTensor(materialise, dtype=target, shape=shape, name=name)
+    # The Shape itself, not a copy: protobuf-backed tensors build a new one on every access.
+    return ir.LazyTensor(materialise, dtype=target, shape=shape if isinstance(shape, ir.Shape) else ir.Shape(shape.numpy()), name=name)
 
 
 def eager_cast_tensor(
     source: ir.TensorProtocol, name: str, target: ir.DataType, recorder: RangeRecorder
-) -> ir.Tensor:
+) -> ir.TensorProtocol:
     array = source.numpy()
     converted, clamped, flushed = cast_array(array, target)
     recorder.record(name, int(array.size), clamped, flushed, object())

@@ -7,6 +7,8 @@ its ``exit_code``. Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_CODES",
+    "EXIT_INTERRUPTED",
     "ConversionError",
     "DatasetError",
     "ExportError",
@@ -20,8 +22,6 @@ __all__ = [
     "ProviderError",
     "UsageError",
     "ValidationFailedError",
-    "EXIT_CODES",
-    "EXIT_INTERRUPTED",
 ]
 
 

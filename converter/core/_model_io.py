@@ -14,8 +14,8 @@ __all__ = [
     "AtomicOutput",
     "LoadedModel",
     "check_input_model",
-    "data_file_for",
     "check_output_path",
+    "data_file_for",
     "load_model",
     "model_size_bytes",
     "read_model_proto",
@@ -33,7 +33,6 @@ from pathlib import Path
 
 import onnx
 import onnx_ir as ir
-
 from google.protobuf.message import DecodeError
 
 from ._errors import InputNotFoundError, InvalidModelError, OutputError

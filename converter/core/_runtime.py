@@ -63,6 +63,8 @@ ORT_ERRORS: tuple[type[Exception], ...] = (
     _ort_errors.NotImplemented,
     _ort_errors.RuntimeException,
 )
+# ORT raises this when a provider has no kernel for a node's types (a bfloat16 model on the CPU).
+_ORT_NO_KERNEL: type[Exception] = _ort_errors.NotImplemented
 _CUDA_HINT = "install the CUDA and cuDNN libraries (pip install 'halfconv[cuda]') or use --provider cpu"
 
 
@@ -112,7 +114,8 @@ def _probe_model() -> bytes:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,7 +130,7 @@ def cuda_unavailable_reason() -> str | None:
     with _captured_fd2() as log:
         try:
             providers = ort.InferenceSession(_probe_model(), options, providers=[CUDA_PROVIDER]).get_providers()
-        except Exception as error:  # noqa: BLE001 - ORT raises several types
+        except Exception as error:
             error_text = str(error)
     if CUDA_PROVIDER in providers:
         return None
@@ -202,12 +205,12 @@ def create_session(
     try:
         with _captured_fd2():
             session = ort.InferenceSession(str(path), options, providers=providers)
-    except _ort_errors.NotImplemented as error:
+    except _ORT_NO_KERNEL as error:
         raise ProviderError(
             f"{provider.actual} cannot run {path.name}: {one_line(error)}",
             "run it on a provider that has kernels for its types (bfloat16 needs --provider cuda)",
         ) from None
-    except (*ORT_ERRORS, UnicodeDecodeError) as error:
+    except (*ORT_ERRORS, UnicodeDecodeError) as error:  # type: ignore[misc]  # a starred tuple of classes
         # A model that parses but that ORT refuses (shapes that do not fit, an unknown op).
         raise InvalidModelError(
             f"ONNX Runtime cannot load {path.name}: {one_line(error)}",

@@ -64,7 +64,8 @@ def _open_url(url: str, timeout_s: float) -> BinaryIO:
     import urllib.request
 
     request = urllib.request.Request(url, headers={"User-Agent": "halfconv"})
-    return urllib.request.urlopen(request, timeout=timeout_s)
+    response: BinaryIO = urllib.request.urlopen(request, timeout=timeout_s)
+    return response
 
 
 def fetch(file_name: str, urls: list[str], destination: Path, expected: Checksum, progress: bool) -> None:

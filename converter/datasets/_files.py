@@ -211,7 +211,8 @@ def archive_members(archive: Path, wanted: tuple[str, ...]) -> Iterator[tuple[st
                 if directory != CIFAR_DIR or file_name not in wanted or not member.isfile():
                     continue
                 extracted = tar.extractfile(member)
-                assert extracted is not None  # a regular file always has contents
+                if extracted is None:
+                    raise DatasetError(f"{archive} member {member.name} has no contents", REFETCH_HINT)
                 data = extracted.read()
                 yield file_name, data, _verify(data, file_name, f"{os.path.abspath(archive)}/{member.name}")
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:

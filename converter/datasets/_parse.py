@@ -51,7 +51,8 @@ def _parse_idx(data: bytes, file_name: str, *, magic: int, ndim: int) -> np.ndar
             REFETCH_HINT,
         )
     # A copy, so callers get a writable array rather than a view of immutable bytes.
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(dims).copy()
+    array: np.ndarray = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(dims).copy()
+    return array
 
 
 def parse_cifar(blobs: dict[str, bytes], needed: tuple[str, ...]) -> _Parsed:

@@ -14,7 +14,7 @@ import onnx
 from ..core import CONVERSION_KEY, SOURCE_MODEL_KEY
 from ._results import ConversionFacts
 
-_FLOAT_NAMES = {
+_FLOAT_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.FLOAT16: "float16",
     onnx.TensorProto.BFLOAT16: "bfloat16",

@@ -151,9 +151,9 @@ def plan_preprocessing(
     std_values: tuple[float, ...] = (1.0,)
     if meta:
         source = "metadata"
-        scale = float(meta.get("scale", scale))  # type: ignore[arg-type]
-        mean_values = tuple(float(v) for v in meta.get("mean", mean_values))  # type: ignore[union-attr]
-        std_values = tuple(float(v) for v in meta.get("std", std_values))  # type: ignore[union-attr]
+        scale = _recorded_floats(meta, "scale", (scale,), model_name)[0]
+        mean_values = _recorded_floats(meta, "mean", mean_values, model_name)
+        std_values = _recorded_floats(meta, "std", std_values, model_name)
     if mean is not None or std is not None:
         source = "options"
         # An option replaces only its own setting; the other keeps its metadata/default value.
@@ -176,6 +176,21 @@ def plan_preprocessing(
         source=source,
         fixed_batch=fixed,
     )
+
+
+def _recorded_floats(meta: dict[str, object], key: str, default: tuple[float, ...], model_name: str) -> tuple[float, ...]:
+    """A number or list of numbers from the recorded preprocessing; a clear error for anything else."""
+    value = meta.get(key)
+    if value is None:
+        return default
+    values = value if isinstance(value, list) else [value]
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numbers or len(numbers) != len(values) or not all(math.isfinite(v) for v in numbers):
+        raise IncompatibleModelError(
+            f"{model_name}'s recorded preprocessing ({PREPROCESS_KEY}) has {key} {json.dumps(value)[:80]}, not finite numbers",
+            "pass --mean and --std, or re-export the model with halfconv export",
+        )
+    return tuple(numbers)
 
 
 def preprocess(images: np.ndarray, plan: Preprocessing) -> np.ndarray:

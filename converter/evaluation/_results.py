@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "REPORT_SCHEMA_VERSION",
     "Comparison",
     "ConversionFacts",
     "DatasetInfo",
@@ -11,7 +12,6 @@ __all__ = [
     "ModelEvaluation",
     "Preprocessing",
     "ProviderInfo",
-    "REPORT_SCHEMA_VERSION",
 ]
 
 import dataclasses
@@ -161,7 +161,8 @@ class EvaluationReport:
             data["agreement"] = comparison.pop("agreement")
             data["accuracy_delta_pp"] = comparison.pop("accuracy_delta_pp")
             data["comparison"] = comparison
-        return _lists(data)
+        plain_data: dict[str, Any] = _lists(data)
+        return plain_data
 
 
 def _lists(value: Any) -> Any:

@@ -6,7 +6,7 @@ same thing.
 
 from __future__ import annotations
 
-__all__ = ["Bullets", "Code", "Section", "Table", "key_figures", "sections", "title", "report_warnings"]
+__all__ = ["Bullets", "Code", "Section", "Table", "key_figures", "report_warnings", "sections", "title"]
 
 import dataclasses
 from collections.abc import Iterable, Sequence
@@ -31,7 +31,6 @@ from ._format import (
     report_batch_sizes,
     report_class_names,
 )
-
 
 # -- warnings -----------------------------------------------------------------------------------
 
@@ -331,13 +330,11 @@ def _logit_section(report: EvaluationReport) -> Section:
 
 
 def _conversion_section(report: EvaluationReport) -> Section | None:
-    converted = [m for m in report.models if m.conversion is not None]
-    if not converted:
-        return None
     blocks: list[_Block] = []
-    for model in converted:
+    for model in report.models:
         facts = model.conversion
-        assert facts is not None
+        if facts is None:
+            continue
         rows = (
             ("model", Code(model.path)),
             ("converted from", Code(facts.source_model) if facts.source_model else "-"),
@@ -348,7 +345,7 @@ def _conversion_section(report: EvaluationReport) -> Section | None:
             ("op types kept float32", Code(", ".join(facts.kept_ops)) if facts.kept_ops else "none"),
         )
         blocks.append(Table(("", ""), rows))
-    return Section("Conversion", tuple(blocks))
+    return Section("Conversion", tuple(blocks)) if blocks else None
 
 
 def sections(report: EvaluationReport) -> list[Section]:

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from ..core import CPU_PROVIDER
 from ..evaluation import EvaluationReport, LatencyPoint, ModelEvaluation
 
+
 def format_percent(share: float) -> str:
     """A share in [0, 1] as a percentage that never rounds a miss to 100% or a hit to 0%."""
     if not math.isfinite(share):

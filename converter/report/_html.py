@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..evaluation import EvaluationReport
 from . import _plots
-from ._content import Bullets, Code, Table, sections, title, report_warnings
+from ._content import Bullets, Code, Table, report_warnings, sections, title
 
 # -- HTML ---------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ __all__ = ["render_markdown"]
 from collections.abc import Iterable
 
 from ..evaluation import EvaluationReport
-from ._content import Bullets, Code, Table, sections, title, report_warnings
+from ._content import Bullets, Code, Table, report_warnings, sections, title
 
 # -- Markdown -----------------------------------------------------------------------------------
 

@@ -205,11 +205,10 @@ def _single_batch_plot(report: EvaluationReport, figure: Any, batch_size: int) -
     figure.set_size_inches(_FIGURE_WIDTH, 3.2)
     latency_axes, throughput_axes = figure.subplots(1, 2, width_ratios=[2, 1])
     percentiles = ("p50", "p90", "p99")
-    models = [m for m in report.models if latency_point(m, batch_size) is not None]
+    points = [(m, p) for m in report.models if (p := latency_point(m, batch_size)) is not None]
+    models = [m for m, _ in points]
     width = 0.8 / len(models)
-    for index, model in enumerate(models):
-        point = latency_point(model, batch_size)
-        assert point is not None
+    for index, (model, point) in enumerate(points):
         colour = _MODEL_COLOURS.get(model.role)
         offset = (index - (len(models) - 1) / 2) * width
         times = [getattr(point, f"{name}_ms") for name in percentiles]

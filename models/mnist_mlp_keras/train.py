@@ -29,10 +29,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import numpy as np  # noqa: E402
-
-from converter._datasets import load_dataset  # noqa: E402
-from converter._runtime import cpu_model  # noqa: E402
+import numpy as np
+from halfconv import (
+    cpu_model,
+    load_dataset,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,8 +65,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
 
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -30,10 +30,11 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from halfconv import (
+    cpu_model,
+    load_dataset,
+)
 from model import make_model  # noqa: E402
-
-from converter._datasets import load_dataset  # noqa: E402
-from converter._runtime import cpu_model  # noqa: E402
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -118,5 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     main()
