@@ -8,8 +8,6 @@ layer over this public surface.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ConversionError",
     "ConversionResult",
@@ -63,6 +61,7 @@ from .core import (
     ProviderError,
     UsageError,
     ValidationFailedError,
+    __version__,
     lazy_exports,
 )
 from .datasets import Dataset, load_dataset

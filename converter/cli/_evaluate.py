@@ -80,7 +80,7 @@ def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from .._run import RunOptions, run  # here: the run pipeline imports every step's libraries
+    from .. import RunOptions, run  # here: the run pipeline imports every step's libraries
 
     options = RunOptions(
         evaluate=evaluation_options(args, preprocessing=False),

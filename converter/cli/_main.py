@@ -14,8 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from .. import __version__
-from ..core import EXIT_INTERRUPTED, HalfconvError
+from ..core import EXIT_INTERRUPTED, HalfconvError, __version__
 from ._convert import add_convert, add_policy
 from ._evaluate import add_evaluate, add_run
 from ._export import add_export

@@ -30,6 +30,25 @@ def _initializers(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
     return [tensor for sub in all_graph_protos(graph) for tensor in sub.initializer]
 
 
+def _clipped(
+    source_floats: dict[str, onnx.TensorProto], converted: onnx.ModelProto
+) -> tuple[int, list[TensorRangeReport]]:
+    """Elements of the weights it converted, and per weight the values its clip changed."""
+    converted_elements = 0
+    reports: list[TensorRangeReport] = []
+    for tensor in _initializers(converted.graph):
+        source = source_floats.get(tensor.name)
+        if source is None or tensor.data_type != onnx.TensorProto.FLOAT16:
+            continue
+        values = np.abs(numpy_helper.to_array(source))
+        converted_elements += values.size
+        clipped = int(np.count_nonzero((values > OCC_MAX_FINITE) & np.isfinite(values)))
+        clipped += int(np.count_nonzero((values > 0) & (values < OCC_MIN_POSITIVE)))
+        if clipped:
+            reports.append(TensorRangeReport(tensor.name, int(values.size), clipped, 0))
+    return converted_elements, reports
+
+
 def convert_with_occ(
     model_path: Path, *, keep_ops: tuple[str, ...], keep_nodes: tuple[str, ...], keep_io_types: bool
 ) -> tuple[onnx.ModelProto, ConversionStats]:
@@ -63,18 +82,7 @@ def convert_with_occ(
         if n.op_type in block_ops or n.name in keep_nodes
     )
     float_elements = sum(int(np.prod(t.dims)) for t in source_floats.values())
-    converted_elements = 0
-    reports: list[TensorRangeReport] = []
-    for tensor in _initializers(converted.graph):
-        source = source_floats.get(tensor.name)
-        if source is None or tensor.data_type != onnx.TensorProto.FLOAT16:
-            continue
-        values = np.abs(numpy_helper.to_array(source))
-        converted_elements += values.size
-        clipped = int(np.count_nonzero((values > OCC_MAX_FINITE) & np.isfinite(values)))
-        clipped += int(np.count_nonzero((values > 0) & (values < OCC_MIN_POSITIVE)))
-        if clipped:
-            reports.append(TensorRangeReport(tensor.name, int(values.size), clipped, 0))
+    converted_elements, reports = _clipped(source_floats, converted)
     casts_before = sum(1 for n in source_nodes if n.op_type == "Cast")
     casts_after = sum(1 for n in out_nodes if n.op_type == "Cast")
     stats = ConversionStats(

@@ -85,27 +85,7 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
             core.check_input_model(input_path)
             raise
         validate_started = time.perf_counter()
-        if options.validate:
-            try:
-                validation = validate_converted(
-                    input_path,
-                    staged.model_path,
-                    bfloat16=target == ir.DataType.BFLOAT16,
-                    options=ValidationOptions(options.sample, options.allow_nonfinite),
-                )
-            except ValidationFailedError as error:
-                # Blame the input when it was already invalid, not the conversion.
-                core.check_input_model(input_path)
-                if options.engine != "halfconv":
-                    raise ValidationFailedError(
-                        error.what.replace("the converted model", f"{options.engine}'s output"),
-                        "use --engine halfconv",
-                    ) from None
-                raise
-        else:
-            validation = ValidationReport(
-                "skipped", False, None, (), None, ("all checks: --no-validate was given",)
-            )
+        validation = _validate(input_path, staged.model_path, options)
         phases["validate_s"] = time.perf_counter() - validate_started
         staged_data = staged.staging / staged.data_name
         size_after = core.model_size_bytes(
@@ -127,6 +107,27 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
         wall_time_s=time.perf_counter() - started,
         timings=PhaseTimings(**phases),
     )
+
+
+def _validate(input_path: Path, staged_path: Path, options: ConvertOptions) -> ValidationReport:
+    """Validate the staged model; a failure blames the input when it was already invalid."""
+    if not options.validate:
+        return ValidationReport("skipped", False, None, (), None, ("all checks: --no-validate was given",))
+    try:
+        return validate_converted(
+            input_path,
+            staged_path,
+            bfloat16=options.target == "bf16",
+            options=ValidationOptions(options.sample, options.allow_nonfinite),
+        )
+    except ValidationFailedError as error:
+        core.check_input_model(input_path)
+        if options.engine != "halfconv":
+            raise ValidationFailedError(
+                error.what.replace("the converted model", f"{options.engine}'s output"),
+                "use --engine halfconv",
+            ) from None
+        raise
 
 
 def provenance(input_path: Path, output_path: Path, stats: ConversionStats, target: str, engine: str) -> dict[str, str]:

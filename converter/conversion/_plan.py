@@ -14,6 +14,7 @@ __all__ = ["DecisionOptions", "NodePlan", "Plan", "Requirement", "decide", "subg
 import dataclasses
 import enum
 import functools
+from collections.abc import Callable
 
 import onnx_ir as ir
 
@@ -204,87 +205,28 @@ class _Decider:
         if signature is None:
             self._keep(node, path, f"no schema for {node.op_type} at the model's opset", "spec")
             return
-        # Bind each type parameter to the kinds of its slots.
-        slots: dict[str, list[tuple[str, int]]] = {}
-        for i, type_str in enumerate(signature.input_types):
-            slots.setdefault(type_str, []).append(("in", i))
-        for i, type_str in enumerate(signature.output_types):
-            slots.setdefault(type_str, []).append(("out", i))
-        free_param = signature.input_types[0] if node.op_type in _FREE_FIRST_INPUT and node.inputs else None
-
-        converted_params: set[str] = set()
-        kept_params: dict[str, str] = {}  # param -> reason
-        for param, members in slots.items():
-            if param not in signature.allowed:
-                continue  # a fixed type such as tensor(float) or tensor(int64)
-            if param == free_param:
-                continue
-            kinds = [
-                self.kind(node.inputs[i] if side == "in" else node.outputs[i]) for side, i in members
-            ]
-            if "float" not in kinds:
-                continue
-            input_kinds = [self.kind(node.inputs[i]) for side, i in members if side == "in"]
-            if "unknown" in input_kinds:
-                self._keep(node, path, "an input's type is unknown after type inference", "unknown-type")
-                return
-            if self.target_type_str not in signature.allowed[param]:
-                kept_params[param] = (
-                    f"{node.op_type}-{signature.since_version} does not accept "
-                    f"{_target_name(self.options.target)} for {param}"
-                )
-                continue
-            policy_inputs = [
-                signature.input_names[i]
-                for side, i in members
-                if side == "in" and (node.op_type, signature.input_names[i]) in self.keep_inputs_policy
-            ]
-            if policy_inputs:
-                kept_params[param] = self.keep_inputs_policy[(node.op_type, policy_inputs[0])].reason
-                continue
-            converted_params.add(param)
-
-        if not converted_params and not kept_params and free_param is not None:
+        binding = _bind(node, signature, self.kind, self.target_type_str, self.options.target, self.keep_inputs_policy)
+        if binding is None:
+            self._keep(node, path, "an input's type is unknown after type inference", "unknown-type")
+            return
+        if not binding.converted and not binding.kept and binding.free is not None:
             # e.g. Cast from float32 to int64: the input takes whatever type arrives.
             self.plan.nodes[node] = NodePlan(True, [None] * len(node.inputs), [False] * len(node.outputs), path)
             return
-        if not converted_params:
-            reason = "; ".join(sorted(set(kept_params.values()))) or "no float32 slot can take the target type"
+        if not binding.converted:
+            reason = "; ".join(sorted(set(binding.kept.values()))) or "no float32 slot can take the target type"
             self._keep(node, path, reason, "spec")
             return
-
-        requirements: list[Requirement | None] = []
-        kept_inputs: list[str] = []
-        kept_reasons: list[str] = []
-        for i, value in enumerate(node.inputs):
-            type_str = signature.input_types[i]
-            if self.kind(value) != "float" or type_str == free_param:
-                requirements.append(None)
-            elif type_str in converted_params:
-                requirements.append(Requirement.TARGET)
-            else:
-                requirements.append(Requirement.ORIGINAL)
-                kept_inputs.append(signature.input_names[i])
-                if type_str in kept_params:
-                    kept_reasons.append(kept_params[type_str])
-                else:
-                    kept_reasons.append(f"the ONNX spec types {signature.input_names[i]} as {type_str}")
+        requirements, kept_inputs, kept_reasons = _input_requirements(node, signature, binding, self.kind)
         outputs = [
-            self.kind(v) in ("float", "unknown") and signature.output_types[i] in converted_params
+            self.kind(v) in ("float", "unknown") and signature.output_types[i] in binding.converted
             for i, v in enumerate(node.outputs)
         ]
         self.plan.nodes[node] = NodePlan(True, requirements, outputs, path)
         if kept_inputs:
+            reason = "; ".join(dict.fromkeys(kept_reasons))
             self.plan.kept.append(
-                KeptNode(
-                    node.name or "",
-                    node.op_type,
-                    node.domain,
-                    path,
-                    "; ".join(dict.fromkeys(kept_reasons)),
-                    "policy",
-                    tuple(kept_inputs),
-                )
+                KeptNode(node.name or "", node.op_type, node.domain, path, reason, "policy", tuple(kept_inputs))
             )
 
     # -- If / Loop / Scan ----------------------------------------------------------------
@@ -341,6 +283,75 @@ class _Decider:
                 Requirement.TARGET if f else None for f in out_float
             ]
         self._graph(body, f"{path}/{node.name or op}:body", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Binding:
+    """Which type parameters of one node convert, which stay float32 (with why), and the free one."""
+
+    converted: frozenset[str]
+    kept: dict[str, str]
+    free: str | None  # a parameter whose slot takes any type (Cast's input)
+
+
+def _bind(
+    node: ir.Node,
+    signature: Signature,
+    kind: Callable[[ir.Value | None], str],
+    target_type_str: str,
+    target: ir.DataType,
+    keep_inputs_policy: dict[tuple[str, str], _policy.KeepInputRule],
+) -> _Binding | None:
+    """Bind each type parameter to the kinds of its slots; None when an input's type is unknown."""
+    slots: dict[str, list[tuple[str, int]]] = {}
+    for i, type_str in enumerate(signature.input_types):
+        slots.setdefault(type_str, []).append(("in", i))
+    for i, type_str in enumerate(signature.output_types):
+        slots.setdefault(type_str, []).append(("out", i))
+    free = signature.input_types[0] if node.op_type in _FREE_FIRST_INPUT and node.inputs else None
+    converted: set[str] = set()
+    kept: dict[str, str] = {}  # param -> reason
+    for param, members in slots.items():
+        if param not in signature.allowed or param == free:
+            continue  # a fixed type such as tensor(float) or tensor(int64), or any type
+        if "float" not in [kind(node.inputs[i] if side == "in" else node.outputs[i]) for side, i in members]:
+            continue
+        if "unknown" in [kind(node.inputs[i]) for side, i in members if side == "in"]:
+            return None
+        if target_type_str not in signature.allowed[param]:
+            kept[param] = f"{node.op_type}-{signature.since_version} does not accept {_target_name(target)} for {param}"
+            continue
+        policy_inputs = [
+            signature.input_names[i]
+            for side, i in members
+            if side == "in" and (node.op_type, signature.input_names[i]) in keep_inputs_policy
+        ]
+        if policy_inputs:
+            kept[param] = keep_inputs_policy[(node.op_type, policy_inputs[0])].reason
+            continue
+        converted.add(param)
+    return _Binding(frozenset(converted), kept, free)
+
+
+def _input_requirements(
+    node: ir.Node, signature: Signature, binding: _Binding, kind: Callable[[ir.Value | None], str]
+) -> tuple[list[Requirement | None], list[str], list[str]]:
+    """Per input slot what a converting node needs, and which inputs stay float32 and why."""
+    requirements: list[Requirement | None] = []
+    kept_inputs: list[str] = []
+    kept_reasons: list[str] = []
+    for i, value in enumerate(node.inputs):
+        type_str = signature.input_types[i]
+        if kind(value) != "float" or type_str == binding.free:
+            requirements.append(None)
+        elif type_str in binding.converted:
+            requirements.append(Requirement.TARGET)
+        else:
+            requirements.append(Requirement.ORIGINAL)
+            kept_inputs.append(signature.input_names[i])
+            default = f"the ONNX spec types {signature.input_names[i]} as {type_str}"
+            kept_reasons.append(binding.kept.get(type_str, default))
+    return requirements, kept_inputs, kept_reasons
 
 
 def _named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:

@@ -6,6 +6,7 @@ Every other subpackage may import these names; this package imports none of them
 from __future__ import annotations
 
 __all__ = [
+    "__version__",
     "CONVERSION_KEY",
     "CPU_PROVIDER",
     "CUDA_PROVIDER",
@@ -77,6 +78,7 @@ from ._metadata import CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
 from ._text import choices_text, one_line
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._graphs import all_graph_protos, all_graphs

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from .. import __version__, core
+from .. import core
 from ..core import CPU_PROVIDER, ORT_ERRORS, IncompatibleModelError, ResolvedProvider, one_line
 from ..datasets import Dataset, load_dataset
 from . import _measure, _preprocess
@@ -185,7 +185,7 @@ def _tool_versions() -> dict[str, str]:
     import onnx_ir
 
     return {
-        "halfconv": __version__,
+        "halfconv": core.__version__,
         "onnx": onnx.__version__,
         "onnx_ir": onnx_ir.__version__,
         "onnxruntime": ort.__version__,

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from ..core import ORT_NUMPY_TYPES, PREPROCESS_KEY, DatasetError, IncompatibleModelError, UsageError
+from ..core import ORT_NUMPY_TYPES, PREPROCESS_KEY, DatasetError, IncompatibleModelError, UsageError, choices_text
 from ._options import LAYOUTS
 from ._results import Preprocessing
 
@@ -93,42 +93,28 @@ def _layout_shapes(image_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def plan_preprocessing(
-    signature: ModelSignature,
-    image_shape: tuple[int, ...],
-    *,
-    layout: str = "auto",
-    mean: tuple[float, ...] | None = None,
-    std: tuple[float, ...] | None = None,
-    dataset_name: str,
-    model_name: str,
-) -> Preprocessing:
-    """Choose layout and normalisation; raises IncompatibleModelError when the model cannot take the images."""
-    if layout not in LAYOUTS:
-        raise UsageError(f"unknown layout '{layout}'", "use auto, nchw, nhwc or flat")
-    meta: dict[str, object] = {}
-    if PREPROCESS_KEY in signature.metadata:
-        try:
-            loaded = json.loads(signature.metadata[PREPROCESS_KEY])
-            meta = loaded if isinstance(loaded, dict) else {}
-        except json.JSONDecodeError:
-            meta = {}
+def _recorded(signature: ModelSignature) -> dict[str, object]:
+    """The preprocessing that ``halfconv export`` recorded in the model's metadata, or {}."""
+    try:
+        loaded = json.loads(signature.metadata.get(PREPROCESS_KEY, "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _choose_layout(
+    signature: ModelSignature, image_shape: tuple[int, ...], layout: str, recorded: object, dataset_name: str, model_name: str
+) -> str:
     sample_shape = signature.input_shape[1:]
-    if len(image_shape) not in (1, 2, 3):
-        raise DatasetError(
-            f"{dataset_name} samples have shape {_shape_text(image_shape)}, not (H, W), (H, W, C) or flat (F,)",
-            "store the images as (N, H, W), (N, H, W, C) or (N, F)",
-        )
     shapes = _layout_shapes(image_shape)
-    elements = math.prod(image_shape)
-    recorded = meta.get("layout")
     if layout == "auto" and isinstance(recorded, str) and recorded in shapes and _matches(sample_shape, shapes[recorded]):
         # The recorded layout only decides among shapes that fit; images that fit none get
         # the shape mismatch error below, not one about a --layout the user never gave.
-        layout = recorded
+        return recorded
     if layout == "auto":
         found = [name for name, shape in shapes.items() if _matches(sample_shape, shape)]
-        if not found and all(isinstance(d, int) for d in sample_shape) and math.prod(sample_shape) == elements:  # type: ignore[arg-type]
+        fixed_dims = [d for d in sample_shape if isinstance(d, int)]
+        if not found and len(fixed_dims) == len(sample_shape) and math.prod(fixed_dims) == math.prod(image_shape):
             # A single-channel image has one pixel order, so any reshaping of it is unambiguous.
             found = ["reshape"] if len(image_shape) < 3 or image_shape[2] == 1 else []
         if not found:
@@ -137,14 +123,26 @@ def plan_preprocessing(
                 f"{'x'.join(map(str, image_shape))} (fits {', '.join(_shape_text(('N', *s)) for s in shapes.values())})",
                 "pick the dataset the model was trained on, or pass --layout",
             )
-        layout = found[0]
-    elif layout in shapes and not _matches(sample_shape, shapes[layout]):
+        return found[0]
+    if layout in shapes and not _matches(sample_shape, shapes[layout]):
         raise IncompatibleModelError(
             f"--layout {layout} gives {dataset_name} samples of shape {_shape_text(('N', *shapes[layout]))} "
             f"but {model_name} expects {_shape_text(signature.input_shape)}",
             "use --layout auto or the layout the model was trained with",
         )
-    channels = image_shape[2] if len(image_shape) == 3 else 1
+    return layout
+
+
+def _normalisation(
+    signature: ModelSignature,
+    meta: dict[str, object],
+    mean: tuple[float, ...] | None,
+    std: tuple[float, ...] | None,
+    channels: int,
+    dataset_name: str,
+    model_name: str,
+) -> tuple[float, tuple[float, ...], tuple[float, ...], str]:
+    """(scale, mean, std, where they came from): options over recorded metadata over defaults."""
     source = "default"
     scale = 1.0 if signature.input_type == "tensor(uint8)" else 1.0 / 255.0
     mean_values: tuple[float, ...] = (0.0,)
@@ -165,9 +163,34 @@ def plan_preprocessing(
             raise UsageError(f"{name} takes {expected} for {dataset_name}, got {len(values)}", "pass one value per channel")
     if any(v == 0 for v in std_values):
         raise UsageError("--std values must be non-zero", "pass the standard deviations used in training")
+    return scale, mean_values, std_values, source
+
+
+def plan_preprocessing(
+    signature: ModelSignature,
+    image_shape: tuple[int, ...],
+    *,
+    layout: str = "auto",
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    dataset_name: str,
+    model_name: str,
+) -> Preprocessing:
+    """Choose layout and normalisation; raises IncompatibleModelError when the model cannot take the images."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout '{layout}'", "use " + choices_text(LAYOUTS))
+    if len(image_shape) not in (1, 2, 3):
+        raise DatasetError(
+            f"{dataset_name} samples have shape {_shape_text(image_shape)}, not (H, W), (H, W, C) or flat (F,)",
+            "store the images as (N, H, W), (N, H, W, C) or (N, F)",
+        )
+    meta = _recorded(signature)
+    chosen = _choose_layout(signature, image_shape, layout, meta.get("layout"), dataset_name, model_name)
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    scale, mean_values, std_values, source = _normalisation(signature, meta, mean, std, channels, dataset_name, model_name)
     fixed = signature.input_shape[0] if signature.input_shape and isinstance(signature.input_shape[0], int) else None
     return Preprocessing(
-        layout=layout,
+        layout=chosen,
         input_shape=tuple(d if isinstance(d, int) else str(d) for d in signature.input_shape),
         input_dtype=str(np.dtype(ORT_NUMPY_TYPES[signature.input_type])),
         scale=scale,

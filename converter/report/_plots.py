@@ -72,6 +72,27 @@ def render_plots(report: EvaluationReport) -> dict[str, Plot]:
     return plots
 
 
+def _delta_panel(axes: Any, x: Any, values: list[list[float]], role: str, count: int) -> Any:
+    """The lower panel of the accuracy plot: the converted model minus fp32, per class."""
+    import numpy as np
+
+    delta = np.array(values[1]) - np.array(values[0])
+    axes.bar(x, delta, 0.6, color=["#b2302a" if d < 0 else "#2f8a3a" for d in np.nan_to_num(delta)])
+    axes.axhline(0, color="black", linewidth=0.8)
+    limit = max(0.1, float(np.nanmax(np.abs(delta))) * 1.4) if np.isfinite(delta).any() else 0.1
+    axes.set_ylim(-limit, limit)
+    if count <= 30:
+        for position, change in zip(x, delta, strict=True):
+            if math.isfinite(change) and round(change, 2) != 0:
+                axes.annotate(
+                    f"{change:+.2f}", (position, change), ha="center", va="bottom" if change > 0 else "top",
+                    fontsize=8, xytext=(0, 2 if change > 0 else -2), textcoords="offset points",
+                )  # fmt: skip
+    axes.set_ylabel(f"{role} - fp32 (pp)")
+    axes.grid(axis="y", alpha=0.3)
+    return axes
+
+
 def _accuracy_plot(report: EvaluationReport, figure: Any) -> tuple[str, str] | None:
     import numpy as np
 
@@ -106,22 +127,7 @@ def _accuracy_plot(report: EvaluationReport, figure: Any) -> tuple[str, str] | N
     top.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(models), frameon=False, fontsize=9)
     top.grid(axis="y", alpha=0.3)
     bottom = top
-    if delta_panel:
-        bottom = axes[1][0]
-        delta = np.array(values[1]) - np.array(values[0])
-        bottom.bar(x, delta, 0.6, color=["#b2302a" if d < 0 else "#2f8a3a" for d in np.nan_to_num(delta)])
-        bottom.axhline(0, color="black", linewidth=0.8)
-        limit = max(0.1, float(np.nanmax(np.abs(delta))) * 1.4) if np.isfinite(delta).any() else 0.1
-        bottom.set_ylim(-limit, limit)
-        if len(labels) <= 30:
-            for position, change in zip(x, delta, strict=True):
-                if math.isfinite(change) and round(change, 2) != 0:
-                    bottom.annotate(
-                        f"{change:+.2f}", (position, change), ha="center", va="bottom" if change > 0 else "top",
-                        fontsize=8, xytext=(0, 2 if change > 0 else -2), textcoords="offset points",
-                    )  # fmt: skip
-        bottom.set_ylabel(f"{models[1].role} - fp32 (pp)")
-        bottom.grid(axis="y", alpha=0.3)
+    bottom = _delta_panel(axes[1][0], x, values, models[1].role, len(labels)) if delta_panel else top
     step = math.ceil(len(labels) / 50)  # at most 50 class names, upright when there are many
     rotation = 0 if not rotate else 90 if len(labels[::step]) > 20 else 35
     bottom.set_xticks(x[::step])
