@@ -76,15 +76,4 @@ if TYPE_CHECKING:
     from .evaluation import evaluate
     from .exporters import export
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "convert": ".conversion",
-        "cpu_model": ".core",
-        "evaluate": ".evaluation",
-        "export": ".exporters",
-        "RunOptions": "._run",
-        "RunOutcome": "._run",
-        "run": "._run",
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__, (".conversion", ".core", ".evaluation", ".exporters", "._run"))

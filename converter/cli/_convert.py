@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["add_convert", "add_policy", "format_conversion"]
+__all__ = ["CONVERT", "POLICY", "format_conversion"]
 
 import argparse
 import dataclasses
@@ -12,25 +12,19 @@ from pathlib import Path
 from .. import conversion
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
 from ..report import format_bytes
+from ._command import Command
 from ._options import add_conversion_options, conversion_options
 
 
-def add_convert(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "convert",
-        help="convert a float32 ONNX model to float16 or bfloat16",
-        description=(
-            "Convert a float32 ONNX model to float16 (or bfloat16), keeping numerically "
-            "sensitive ops in float32, and validate the result before it is written."
-        ),
-    )
+def _convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the float32 .onnx model (never modified)")
     parser.add_argument("-o", "--output", type=Path, help="output path (default: MODEL.fp16.onnx beside the input)")
     add_conversion_options(parser)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--explain", action="store_true", help="list every node that stays float32 and why")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    parser.set_defaults(handler=_run_convert)
+
+
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -104,14 +98,10 @@ def _explain_table(result: ConversionResult) -> str:
     return "\n".join(lines)
 
 
-def add_policy(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "policy",
-        help="print the default table of ops and inputs that stay float32",
-        description="Print the default precision policy: which ops and op inputs stay float32, and why.",
-    )
+def _policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
-    parser.set_defaults(handler=_run_policy)
+
+
 
 
 def _run_policy(args: argparse.Namespace) -> int:
@@ -134,3 +124,24 @@ def _run_policy(args: argparse.Namespace) -> int:
     for domain, reason in FLOAT_ONLY_DOMAINS.items():
         print(f"  {domain}  {reason}")
     return 0
+
+
+CONVERT = Command(
+    "convert",
+    help="convert a float32 ONNX model to float16 or bfloat16",
+    description=(
+        "Convert a float32 ONNX model to float16 (or bfloat16), keeping numerically "
+        "sensitive ops in float32, and validate the result before it is written."
+    ),
+    arguments=_convert_arguments,
+    run=_run_convert,
+)
+
+
+POLICY = Command(
+    "policy",
+    help="print the default table of ops and inputs that stay float32",
+    description="Print the default precision policy: which ops and op inputs stay float32, and why.",
+    arguments=_policy_arguments,
+    run=_run_policy,
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["add_evaluate", "add_run"]
+__all__ = ["EVALUATE", "RUN"]
 
 import argparse
 import sys
@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import evaluation
 from ..evaluation import EvaluationReport
 from ..report import default_report_dir, format_console, format_pp, report_json_text, write_report
+from ._command import Command
 from ._options import (
     add_conversion_options,
     add_export_options,
@@ -29,15 +30,7 @@ def _warn_fallback(report: EvaluationReport) -> None:
         print(f"Warning: ran on {report.provider.actual}: {report.provider.fallback_reason}", file=sys.stderr, flush=True)
 
 
-def add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="measure accuracy, size and latency on MNIST/CIFAR-10 and write the report",
-        description=(
-            "Evaluate a model (and its float32 baseline) on the MNIST or CIFAR-10 test set with "
-            "ONNX Runtime, and write report.md, report.json and report.html."
-        ),
-    )
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the .onnx model to evaluate (usually the converted one)")
     parser.add_argument(
         "--baseline", type=Path, help="the float32 model to compare with (default: the source recorded by convert, if present)"
@@ -46,7 +39,8 @@ def add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add_preprocessing_options(parser)
     parser.add_argument("--json", action="store_true", help="print report.json on stdout instead of the table")
     add_measurement_options(parser)
-    parser.set_defaults(handler=_run_evaluate)
+
+
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -62,21 +56,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="export (unless ONNX), convert and evaluate in one command, and write the report",
-        description=(
-            "From a trained Keras/PyTorch model or an fp32 ONNX model to the report: export, "
-            "convert to fp16, evaluate both on the test set, write report.md/json/html. The "
-            "exported and converted models are written into the report folder."
-        ),
-    )
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a trained Keras/PyTorch model or an fp32 .onnx model")
     add_export_options(parser)
     add_conversion_options(parser)
     add_measurement_options(parser)
-    parser.set_defaults(handler=_run_run)
+
+
 
 
 def _run_run(args: argparse.Namespace) -> int:
@@ -105,3 +91,28 @@ def _run_run(args: argparse.Namespace) -> int:
             print(f"latency    {ratios[largest]:.2f}x of fp32 at batch {largest} (p50, {report.provider.actual})")
     print(f"report     {outcome.paths.html}")
     return 0
+
+
+EVALUATE = Command(
+    "evaluate",
+    help="measure accuracy, size and latency on MNIST/CIFAR-10 and write the report",
+    description=(
+        "Evaluate a model (and its float32 baseline) on the MNIST or CIFAR-10 test set with "
+        "ONNX Runtime, and write report.md, report.json and report.html."
+    ),
+    arguments=_evaluate_arguments,
+    run=_run_evaluate,
+)
+
+
+RUN = Command(
+    "run",
+    help="export (unless ONNX), convert and evaluate in one command, and write the report",
+    description=(
+        "From a trained Keras/PyTorch model or an fp32 ONNX model to the report: export, "
+        "convert to fp16, evaluate both on the test set, write report.md/json/html. The "
+        "exported and converted models are written into the report folder."
+    ),
+    arguments=_run_arguments,
+    run=_run_run,
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["add_export"]
+__all__ = ["EXPORT"]
 
 import argparse
 import json
@@ -10,19 +10,11 @@ from pathlib import Path
 
 from .. import exporters
 from ..datasets import DATASETS
-from ._options import add_export_options, export_options
+from ._command import Command
+from ._options import add_data_dir_option, add_export_options, export_options
 
 
-def add_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a trained Keras or PyTorch model to a validated float32 ONNX model",
-        description=(
-            "Export a Keras 3 (.keras, .h5, SavedModel folder) or PyTorch (TorchScript, .pt2 "
-            "ExportedProgram, state_dict with --torch-factory) model to ONNX with a dynamic batch "
-            "axis, record its preprocessing, and check that ONNX Runtime reproduces its outputs."
-        ),
-    )
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the trained model file or SavedModel folder")
     parser.add_argument("-o", "--output", type=Path, help="output .onnx (default: MODEL's name with .onnx beside it)")
     parser.add_argument(
@@ -34,8 +26,9 @@ def add_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_export_options(parser)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    parser.add_argument("--data-dir", type=Path, help="dataset folder (default: $HALFCONV_DATA_DIR, then ~/.cache/halfconv/datasets)")
-    parser.set_defaults(handler=_run_export)
+    add_data_dir_option(parser)
+
+
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -56,3 +49,16 @@ def _run_export(args: argparse.Namespace) -> int:
         print(f"  note           {note}")
     print(f"  time           {result.wall_time_s:.2f} s")
     return 0
+
+
+EXPORT = Command(
+    "export",
+    help="export a trained Keras or PyTorch model to a validated float32 ONNX model",
+    description=(
+        "Export a Keras 3 (.keras, .h5, SavedModel folder) or PyTorch (TorchScript, .pt2 "
+        "ExportedProgram, state_dict with --torch-factory) model to ONNX with a dynamic batch "
+        "axis, record its preprocessing, and check that ONNX Runtime reproduces its outputs."
+    ),
+    arguments=_export_arguments,
+    run=_run_export,
+)

@@ -7,25 +7,19 @@ TensorFlow.
 
 from __future__ import annotations
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 import argparse
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ..core import EXIT_INTERRUPTED, HalfconvError, __version__
-from ._convert import add_convert, add_policy
-from ._evaluate import add_evaluate, add_run
-from ._export import add_export
+from ._convert import CONVERT, POLICY
+from ._evaluate import EVALUATE, RUN
+from ._export import EXPORT
 
-_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
-    add_export,
-    add_convert,
-    add_evaluate,
-    add_run,
-    add_policy,
-)
+COMMANDS = (EXPORT, CONVERT, EVALUATE, RUN, POLICY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"halfconv {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in _COMMANDS:
-        add(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "add_conversion_options",
+    "add_data_dir_option",
     "add_export_options",
     "add_layout_option",
     "add_measurement_options",
@@ -22,6 +23,7 @@ __all__ = [
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..conversion import ENGINES, TARGETS, ConvertOptions
 from ..core import PROVIDERS
@@ -99,15 +101,19 @@ def add_conversion_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _destination(args: argparse.Namespace) -> dict[str, Any]:
+    """-o and --force, which run does not have: it chooses its files itself."""
+    return {"output": getattr(args, "output", None), "force": getattr(args, "force", False)}
+
+
 def conversion_options(args: argparse.Namespace) -> ConvertOptions:
     return ConvertOptions(
-        output=getattr(args, "output", None),
+        **_destination(args),
         target=args.target,
         keep_ops=tuple(args.keep_op),
         keep_nodes=tuple(args.keep_node),
         keep_io_types=args.keep_io_types,
         engine=args.engine,
-        force=getattr(args, "force", False),
         validate=args.validate,
         sample=args.sample,
         allow_nonfinite=args.allow_nonfinite,
@@ -144,7 +150,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
 
 def export_options(args: argparse.Namespace) -> ExportOptions:
     return ExportOptions(
-        output=getattr(args, "output", None),
+        **_destination(args),
         framework=args.framework,
         input_shape=args.input_shape,
         opset=args.opset,
@@ -153,7 +159,6 @@ def export_options(args: argparse.Namespace) -> ExportOptions:
         std=_floats(args.std),
         torch_factory=args.torch_factory,
         trust_pickle=args.trust_pickle,
-        force=getattr(args, "force", False),
         data_dir=args.data_dir,
     )
 
@@ -169,7 +174,7 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
-    parser.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
+    add_data_dir_option(parser)
     default_sizes = ",".join(map(str, DEFAULT_LATENCY_BATCH_SIZES))
     parser.add_argument(
         "--latency-batch-sizes",
@@ -182,6 +187,10 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
     parser.add_argument("--report-dir", type=Path, help="where to write the report (default: reports/<model stem>/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
 
 
 def add_layout_option(parser: argparse.ArgumentParser) -> None:

@@ -34,27 +34,14 @@ from typing import TYPE_CHECKING
 from ..core import lazy_exports
 from ._options import ENGINES, TARGETS, ConvertOptions
 from ._policy import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, KeepInputRule, KeepOpRule
-from ._results import (
-    SCHEMA_VERSION,
-    ConversionResult,
-    ConversionStats,
-    KeptNode,
-    OutputDifference,
-    PhaseTimings,
-    TensorRangeReport,
-    ValidationReport,
-)
+from ._results import SCHEMA_VERSION, ConversionResult, ConversionStats, KeptNode
+from ._results import OutputDifference as OutputDifference
+from ._results import PhaseTimings as PhaseTimings
+from ._results import TensorRangeReport as TensorRangeReport
+from ._results import ValidationReport as ValidationReport
 
 if TYPE_CHECKING:
     from ._pipeline import convert, default_output_path
     from ._rewrite import EngineOptions, FloatConversionPass
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "convert": "._pipeline",
-        "default_output_path": "._pipeline",
-        "EngineOptions": "._rewrite",
-        "FloatConversionPass": "._rewrite",
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._rewrite"))

@@ -6,12 +6,9 @@ Every other subpackage may import these names; this package imports none of them
 from __future__ import annotations
 
 __all__ = [
-    "__version__",
     "CONVERSION_KEY",
     "CPU_PROVIDER",
     "CUDA_PROVIDER",
-    "EXIT_CODES",
-    "EXIT_INTERRUPTED",
     "EXTERNAL_DATA_THRESHOLD_BYTES",
     "ORT_ERRORS",
     "ORT_NUMPY_TYPES",
@@ -19,21 +16,9 @@ __all__ = [
     "PROVIDERS",
     "SOURCE_MODEL_KEY",
     "AtomicOutput",
-    "ConversionError",
-    "DatasetError",
-    "ExportError",
-    "HalfconvError",
-    "IncompatibleModelError",
-    "InputNotFoundError",
-    "InvalidModelError",
     "LoadedModel",
-    "MissingDependencyError",
-    "NothingToConvertError",
-    "OutputError",
-    "ProviderError",
     "ResolvedProvider",
-    "UsageError",
-    "ValidationFailedError",
+    "__version__",
     "all_graph_protos",
     "all_graphs",
     "check_input_model",
@@ -56,23 +41,22 @@ __all__ = [
 
 from typing import TYPE_CHECKING
 
-from ._errors import (
-    EXIT_CODES,
-    EXIT_INTERRUPTED,
-    ConversionError,
-    DatasetError,
-    ExportError,
-    HalfconvError,
-    IncompatibleModelError,
-    InputNotFoundError,
-    InvalidModelError,
-    MissingDependencyError,
-    NothingToConvertError,
-    OutputError,
-    ProviderError,
-    UsageError,
-    ValidationFailedError,
-)
+from . import _errors
+from ._errors import EXIT_CODES as EXIT_CODES
+from ._errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from ._errors import ConversionError as ConversionError
+from ._errors import DatasetError as DatasetError
+from ._errors import ExportError as ExportError
+from ._errors import HalfconvError as HalfconvError
+from ._errors import IncompatibleModelError as IncompatibleModelError
+from ._errors import InputNotFoundError as InputNotFoundError
+from ._errors import InvalidModelError as InvalidModelError
+from ._errors import MissingDependencyError as MissingDependencyError
+from ._errors import NothingToConvertError as NothingToConvertError
+from ._errors import OutputError as OutputError
+from ._errors import ProviderError as ProviderError
+from ._errors import UsageError as UsageError
+from ._errors import ValidationFailedError as ValidationFailedError
 from ._lazy import lazy_exports
 from ._metadata import CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
@@ -104,29 +88,6 @@ if TYPE_CHECKING:
         resolve_provider,
     )
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        **dict.fromkeys(("all_graph_protos", "all_graphs"), "._graphs"),
-        **dict.fromkeys(
-            (
-                "EXTERNAL_DATA_THRESHOLD_BYTES",
-                "AtomicOutput",
-                "LoadedModel",
-                "check_input_model",
-                "check_output_path",
-                "data_file_for",
-                "load_model",
-                "model_size_bytes",
-                "read_model_proto",
-                "save_model",
-                "tensor_bytes",
-            ),
-            "._model_io",
-        ),
-        **dict.fromkeys(
-            ("ORT_ERRORS", "ORT_NUMPY_TYPES", "cpu_model", "create_session", "cuda_unavailable_reason", "resolve_provider"),
-            "._runtime",
-        ),
-    },
-)
+__all__ += _errors.__all__
+
+__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._runtime"))

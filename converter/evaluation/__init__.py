@@ -43,6 +43,4 @@ if TYPE_CHECKING:
     from ._pipeline import evaluate, find_baseline
     from ._preprocess import preprocess
 
-__getattr__, __dir__ = lazy_exports(
-    __name__, {"evaluate": "._pipeline", "find_baseline": "._pipeline", "preprocess": "._preprocess"}
-)
+__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._preprocess"))

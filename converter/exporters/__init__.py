@@ -1,6 +1,7 @@
 """Export: a trained Keras or PyTorch model to a validated float32 ONNX model.
 
-The back ends (``_keras``, ``_torch``) are the only modules that import TensorFlow or
+The back ends (``_keras``, ``_saved_model`` and ``_tensorflow``; ``_torch``,
+``_torch_export`` and ``_torch_factory``) are the only modules that import TensorFlow or
 torch, and they are imported only when an export runs.
 """
 
@@ -26,6 +27,4 @@ from ._results import ExportResult
 if TYPE_CHECKING:
     from ._pipeline import FrameworkModel, detect_framework, export, preprocessing_metadata
 
-__getattr__, __dir__ = lazy_exports(
-    __name__, dict.fromkeys(("FrameworkModel", "detect_framework", "export", "preprocessing_metadata"), "._pipeline")
-)
+__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline",))

@@ -1,7 +1,8 @@
 """``halfconv export``: a trained Keras or PyTorch model to a validated float32 ONNX model.
 
-The framework back ends live in ``_export_keras`` and ``_export_torch``; they are the only
-modules that import TensorFlow or torch, and they are imported only when an export runs.
+The framework back ends are ``_keras`` (with ``_saved_model`` and ``_tensorflow``) and
+``_torch`` (with ``_torch_export`` and ``_torch_factory``); they are the only modules that
+import TensorFlow or torch, and ``_load`` imports them only when an export runs.
 This module detects the framework, records the preprocessing in the model's metadata, and
 validates every export: the framework model and ONNX Runtime (CPU) run the same inputs
 (dataset images when ``--dataset`` is given) and must agree within a tolerance.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 __all__ = ["FrameworkModel", "detect_framework", "export", "preprocessing_metadata"]
 
-import dataclasses
 import json
 import math
 import time
@@ -197,7 +197,7 @@ def _resolve_input_shape(model: FrameworkModel, options: ExportOptions) -> tuple
         for shape in candidates:
             try:
                 model.run(np.zeros((2, *shape), np.float32))
-            except Exception:  # noqa: BLE001 - any framework error means "not this shape"
+            except Exception:  # any framework error means "not this shape"
                 continue
             return shape
         raise ExportError(
@@ -226,13 +226,7 @@ def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset 
     images, class_names, inputs_from = _sample_images(options, test_set)
     meta = preprocessing_metadata(input_shape, options.dataset, options.mean, options.std, class_names)
     x = _model_inputs(images, input_shape, meta)
-    try:
-        reference = np.asarray(model.run(x), dtype=np.float32)
-    except Exception as error:  # noqa: BLE001 - the framework's own error, in one line
-        raise ExportError(
-            f"the model fails on inputs of shape {tuple(x.shape)}: {one_line(error)}",
-            "pass the --input-shape the model was trained with",
-        ) from None
+    reference = _reference_outputs(model, x)
 
     with core.AtomicOutput(output) as staged:
         exporter, notes = model.export(staged.model_path, input_shape, options.opset)
@@ -266,6 +260,17 @@ def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset 
     )
 
 
+def _reference_outputs(model: FrameworkModel, x: np.ndarray) -> np.ndarray:
+    """What the framework computes for ``x``, which the ONNX model must reproduce."""
+    try:
+        return np.asarray(model.run(x), dtype=np.float32)
+    except Exception as error:  # the framework's own error, in one line
+        raise ExportError(
+            f"the model fails on inputs of shape {tuple(x.shape)}: {one_line(error)}",
+            "pass the --input-shape the model was trained with",
+        ) from None
+
+
 def _validate(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
     try:
         onnx.checker.check_model(str(path), full_check=True)
@@ -278,7 +283,7 @@ def _validate(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
         outputs = session.run(None, {session.get_inputs()[0].name: x})
     except ExportError:
         raise
-    except Exception as error:  # noqa: BLE001 - checker, load and run errors come as several types
+    except Exception as error:  # checker, load and run errors come as several types
         message = error.what if isinstance(error, HalfconvError) else one_line(error)
         raise ExportError(
             f"the exported model does not load or run in ONNX Runtime: {message}",

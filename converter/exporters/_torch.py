@@ -1,147 +1,38 @@
-"""The PyTorch back end of ``halfconv export``: load a trained model and write it to ONNX.
+"""The PyTorch back end of ``halfconv export``: ``load`` a trained model from its file.
 
 Four kinds of file are read: a TorchScript archive (``torch.jit.save``), an
 ExportedProgram (``torch.export.save``, usually ``.pt2``), a state_dict together with the
-code that builds the model (``--torch-factory pkg.module:fn`` or ``file.py:fn``), and a
-fully pickled ``nn.Module``. Unpickling a whole module can execute arbitrary code, so it
-happens only with ``--trust-pickle``; everything else goes through
-``torch.load(weights_only=True)``.
+code that builds the model (``--torch-factory pkg.module:fn`` or ``file.py:fn``, see
+``_torch_factory``), and a fully pickled ``nn.Module``. Unpickling a whole module can
+execute arbitrary code, so it happens only with ``--trust-pickle``; everything else goes
+through ``torch.load(weights_only=True)``. The loaded model exports itself (``_torch_export``).
 
-Export prefers the torch.export-based exporter (``dynamo=True``) and falls back to the
-TorchScript exporter when it fails; a note says why. Both write one self-contained
-``.onnx`` file whose batch axis is dynamic. This module and ``_export_keras`` are the only
-ones that import a training framework; ``_export`` imports it only when an export runs.
+This module, ``_torch_export`` and ``_torch_factory`` are the ones that import torch;
+``_pipeline`` imports them only when an export runs.
 """
 
 from __future__ import annotations
 
-__all__ = ["TorchModel", "load"]
+__all__ = ["load"]
 
-import contextlib
-import importlib
-import importlib.util
-import io
-import logging
 import pickle
 import re
-import sys
-import uuid
-import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import onnx
-import onnx.external_data_helper
 import torch  # an ImportError here becomes MissingDependencyError in _pipeline._load
 
-from ..core import ExportError, UsageError, one_line
+from ..core import ExportError, one_line
+from ._torch_export import TorchModel, quiet
+from ._torch_factory import build_model
 
-DYNAMO_EXPORTER = f"torch.onnx.export(dynamo=True), torch.export-based, torch {torch.__version__}"
-TORCHSCRIPT_EXPORTER = f"torch.onnx.export(dynamo=False), TorchScript-based, torch {torch.__version__}"
-# Batch 1 can be specialised into the graph by torch.export; 2 keeps the axis symbolic.
-EXAMPLE_BATCH = 2
 # Checkpoint dicts commonly keep the weights under one of these keys.
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 # nn.DataParallel and torch.compile prefix every key of the state_dicts they produce.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-_QUIET_LOGGERS = ("torch", "onnxscript", "onnx_ir")
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
-
-
-class TorchModel:
-    """A loaded PyTorch model in eval mode; satisfies ``_export.FrameworkModel``."""
-
-    framework = "torch"
-
-    def __init__(
-        self,
-        module: torch.nn.Module,
-        description: str,
-        *,
-        input_shape: tuple[int, ...] | None = None,
-        export_module: torch.nn.Module | None = None,
-        static_batch: int | None = None,
-        notes: tuple[str, ...] = (),
-    ) -> None:
-        self.description = description
-        self.input_shape = input_shape
-        self._module = module
-        self._export_module = module if export_module is None else export_module
-        self._static_batch = static_batch  # an ExportedProgram traced without a dynamic batch
-        self._notes = notes
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        with torch.no_grad():
-            if self._static_batch is None:
-                output = _first_tensor(self._module(inputs))
-            else:
-                output = torch.cat([self._run_padded(chunk) for chunk in inputs.split(self._static_batch)])
-        return output.detach().to(device="cpu", dtype=torch.float32).numpy()
-
-    def _run_padded(self, chunk: torch.Tensor) -> torch.Tensor:
-        missing = self._static_batch - len(chunk)
-        if missing:
-            chunk = torch.cat([chunk, chunk.new_zeros((missing, *chunk.shape[1:]))])
-        return _first_tensor(self._module(chunk))[: len(chunk) - missing]
-
-    def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
-        """Write ``path`` with a dynamic batch axis; returns (exporter, notes)."""
-        example = torch.zeros((EXAMPLE_BATCH, *input_shape), dtype=torch.float32)
-        notes = list(self._notes)
-        if isinstance(self._export_module, torch.jit.ScriptModule):
-            reason = None  # torch.export cannot trace TorchScript, so do not spend time trying
-        elif importlib.util.find_spec("onnxscript") is None:
-            reason = "onnxscript, which it needs, is not installed"
-        else:
-            try:
-                with _quiet():
-                    torch.onnx.export(
-                        self._export_module,
-                        (example,),
-                        str(path),
-                        dynamo=True,
-                        opset_version=opset,
-                        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
-                        input_names=["input"],
-                        output_names=["logits"],
-                        external_data=False,
-                        verbose=False,
-                    )
-                _inline_external_data(path)
-                return DYNAMO_EXPORTER, notes
-            except Exception as error:  # noqa: BLE001 - any failure means "try the other exporter"
-                reason = one_line(error)
-                _remove_export(path)
-        try:
-            with _quiet(), torch.no_grad():
-                torch.onnx.export(
-                    self._export_module,
-                    (example,),
-                    str(path),
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=["input"],
-                    output_names=["logits"],
-                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                    verbose=False,
-                )
-            _inline_external_data(path)
-        except Exception as error:  # noqa: BLE001 - the exporter's own error, in one line
-            _remove_export(path)
-            tried = "" if reason is None else f"the torch.export-based exporter: {reason}; "
-            raise ExportError(
-                f"PyTorch cannot export the model to ONNX ({tried}the TorchScript exporter: {one_line(error)})",
-                "try another --opset, or simplify the ops the message names",
-            ) from None
-        if reason is None:
-            notes.append("a TorchScript archive is exported by the TorchScript exporter (torch.export cannot trace it)")
-        else:
-            notes.append(f"torch.export-based exporter failed ({reason}); used the TorchScript exporter")
-        return TORCHSCRIPT_EXPORTER, notes
 
 
 def load(path: Path, *, factory: str | None, trust_pickle: bool) -> TorchModel:
@@ -153,9 +44,9 @@ def load(path: Path, *, factory: str | None, trust_pickle: bool) -> TorchModel:
     ignored = (f"--torch-factory {factory} is not used: the file holds its own model code",) if factory else ()
     if kind == "torchscript":
         try:
-            with _quiet():
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as error:  # noqa: BLE001 - torch raises RuntimeError and friends
+            with quiet():
+                module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+        except Exception as error:  # torch raises RuntimeError and friends
             raise ExportError(f"cannot load {path} as a TorchScript archive: {one_line(error)}", "save it again with torch.jit.save") from None
         return TorchModel(module.eval(), "TorchScript archive", notes=ignored)
     if kind == "exported_program":
@@ -190,11 +81,14 @@ def _archive_kind(path: Path) -> str | None:
     return "other_zip"
 
 
+# -- ExportedPrograms ---------------------------------------------------------------------------
+
+
 def _load_exported_program(path: Path, notes: tuple[str, ...]) -> TorchModel:
     try:
-        with _quiet():
+        with quiet():
             program = torch.export.load(str(path))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # torch raises many types for a bad archive
         raise ExportError(f"cannot load {path} as an ExportedProgram: {one_line(error)}", "save it again with torch.export.save") from None
     saved = [*program.state_dict.values(), *program.constants.values()]
     if any(isinstance(t, torch.Tensor) and t.device.type != "cpu" for t in saved):
@@ -241,32 +135,18 @@ def _exported_input_shape(program: Any) -> tuple[tuple[int, ...] | None, int | N
         return (concrete[1:] if concrete else None), None
     symbolic = [size if isinstance(size, int) else None for size in values[0].shape]
     if concrete is not None and len(concrete) == len(symbolic):
-        symbolic[1:] = [c if s is None else s for c, s in zip(concrete[1:], symbolic[1:])]
+        symbolic[1:] = [c if s is None else s for c, s in zip(concrete[1:], symbolic[1:], strict=True)]
     per_sample = symbolic[1:]
-    input_shape = tuple(per_sample) if symbolic and all(size is not None for size in per_sample) else None
-    return input_shape, (symbolic[0] if symbolic else None)
+    input_shape = tuple(size for size in per_sample if size is not None)
+    known = bool(symbolic) and len(input_shape) == len(per_sample)
+    return (input_shape if known else None), (symbolic[0] if symbolic else None)
+
+
+# -- torch.save files ---------------------------------------------------------------------------
 
 
 def _load_torch_save(path: Path, factory: str | None, trust_pickle: bool) -> TorchModel:
-    unreadable = ExportError(
-        f"{path} is not a PyTorch model torch can read (neither a TorchScript archive, an ExportedProgram nor a torch.save file)",
-        "check the file; save the model with torch.save, torch.jit.save or torch.export.save",
-    )
-    try:
-        with _quiet():
-            content = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        match = _UNSUPPORTED_GLOBAL.search(str(error))
-        if match is None:
-            raise unreadable from None
-        if not trust_pickle:
-            raise ExportError(
-                f"{path} is a pickled Python object ({match.group(1)}), such as a whole nn.Module; unpickling it can execute arbitrary code",
-                "pass --trust-pickle if you trust its source, or save a state_dict and use --torch-factory",
-            ) from None
-        content = _unpickle(path)
-    except Exception:  # noqa: BLE001 - EOFError, RuntimeError, ... all mean "not a torch file"
-        raise unreadable from None
+    content = _read_torch_save(path, trust_pickle)
     notes: list[str] = []
     if isinstance(content, Mapping) and not _is_state_dict(content):
         for key in CHECKPOINT_KEYS:
@@ -285,16 +165,42 @@ def _load_torch_save(path: Path, factory: str | None, trust_pickle: bool) -> Tor
         )
     if factory is None:
         raise ExportError(f"{path} holds a state_dict ({len(content)} tensors) but no model code", "pass --torch-factory pkg.module:make_model")
-    model = _build_model(factory)
+    model = build_model(factory)
     notes.extend(_load_weights(model, dict(content), path, factory))
     return TorchModel(model.eval(), f"state_dict + factory {factory}", notes=tuple(notes))
 
 
+def _read_torch_save(path: Path, trust_pickle: bool) -> Any:
+    """What ``torch.save`` wrote: weights only, or (with ``trust_pickle``) any pickled object."""
+    try:
+        with quiet():
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        match = _UNSUPPORTED_GLOBAL.search(str(error))
+        if match is None:
+            raise _unreadable(path) from None
+        if not trust_pickle:
+            raise ExportError(
+                f"{path} is a pickled Python object ({match.group(1)}), such as a whole nn.Module; unpickling it can execute arbitrary code",
+                "pass --trust-pickle if you trust its source, or save a state_dict and use --torch-factory",
+            ) from None
+    except Exception:  # EOFError, RuntimeError, ... all mean "not a torch file"
+        raise _unreadable(path) from None
+    return _unpickle(path)
+
+
+def _unreadable(path: Path) -> ExportError:
+    return ExportError(
+        f"{path} is not a PyTorch model torch can read (neither a TorchScript archive, an ExportedProgram nor a torch.save file)",
+        "check the file; save the model with torch.save, torch.jit.save or torch.export.save",
+    )
+
+
 def _unpickle(path: Path) -> Any:
     try:
-        with _quiet():
+        with quiet():
             return torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001 - a missing class raises AttributeError, ModuleNotFoundError, ...
+    except Exception as error:  # a missing class raises AttributeError, ModuleNotFoundError, ...
         raise ExportError(
             f"cannot unpickle {path}: {one_line(error)}",
             "make the model's code importable (PYTHONPATH), or save a state_dict and use --torch-factory",
@@ -309,64 +215,8 @@ def _is_state_dict(content: object) -> bool:
     )
 
 
-def _build_model(factory: str) -> torch.nn.Module:
-    target, _, name = factory.rpartition(":")
-    if not target or not name.isidentifier():
-        raise UsageError(f"--torch-factory '{factory}' is not MODULE:FUNCTION", "write it as pkg.module:function or file.py:function")
-    function = _factory_function(target, name)
-    try:
-        with _on_sys_path(_factory_folder(target)):
-            model = function()
-    except Exception as error:  # noqa: BLE001 - the factory's own error, in one line
-        raise ExportError(f"--torch-factory {factory}: {name}() failed: {one_line(error)}", "the factory must build the model with no arguments") from None
-    if not isinstance(model, torch.nn.Module):
-        raise ExportError(f"--torch-factory {factory} returned a {type(model).__name__}, not an nn.Module", "return the model from the function")
-    return model
-
-
-def _factory_folder(target: str) -> str | None:
-    is_file = target.endswith(".py") or "/" in target or "\\" in target
-    return str(Path(target).resolve().parent) if is_file else None
-
-
-def _factory_function(target: str, name: str) -> Callable[[], object]:
-    folder = _factory_folder(target)
-    if folder is None:
-        try:
-            module = importlib.import_module(target)
-        except ModuleNotFoundError as error:
-            raise ExportError(
-                f"--torch-factory: cannot import module '{target}' ({error})",
-                "make it importable (check PYTHONPATH and the current folder) or pass path/to/file.py:function",
-            ) from None
-        except Exception as error:  # noqa: BLE001 - the module's own import-time error
-            raise ExportError(f"--torch-factory: importing '{target}' failed: {one_line(error)}", "fix the module") from None
-    else:
-        file = Path(target)
-        if not file.is_file():
-            raise ExportError(f"--torch-factory: {file} does not exist", "check the path before the ':'")
-        # A unique name, registered in sys.modules so that dataclasses and pickling of the
-        # module's classes work; the file's folder is importable while it runs.
-        stem = re.sub(r"\W", "_", file.stem)
-        module_name = f"_halfconv_factory_{stem}_{uuid.uuid4().hex[:8]}"
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:
-            raise ExportError(f"--torch-factory: {file} cannot be imported as a Python file", "pass a .py file")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            with _on_sys_path(folder):
-                spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001
-            del sys.modules[module_name]
-            raise ExportError(f"--torch-factory: running {file} failed: {one_line(error)}", "fix the file") from None
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise ExportError(f"--torch-factory: {target} has no function '{name}'", "check the name after the ':'")
-    return function
-
-
 def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path, factory: str) -> list[str]:
+    """Load ``weights`` strictly, after removing a wrapper's key prefix; returns notes."""
     expected = set(model.state_dict())
     notes = []
     if set(weights) != expected:
@@ -400,69 +250,3 @@ def _keys(kind: str, keys: list[str], shown: int = 3) -> str:
         return ""
     more = f" (+{len(keys) - shown} more)" if len(keys) > shown else ""
     return f"{kind} keys {', '.join(keys[:shown])}{more}"
-
-
-def _first_tensor(output: object) -> torch.Tensor:
-    """A classifier's logits: the output itself, or the first element of a tuple/list."""
-    if isinstance(output, (tuple, list)) and output:
-        output = output[0]
-    if not isinstance(output, torch.Tensor):
-        # A TypeError, which _export reports as "the model fails on inputs ...".
-        raise TypeError(f"the model returns a {type(output).__name__}, not a tensor of logits")
-    return output
-
-
-def _inline_external_data(path: Path) -> None:
-    """Fold tensors that an exporter wrote to side files into ``path`` itself."""
-    proto = onnx.load(str(path), load_external_data=False)
-    external = [
-        tensor
-        for tensor in onnx.external_data_helper._get_all_tensors(proto)
-        if onnx.external_data_helper.uses_external_data(tensor)
-    ]
-    if not external:
-        return
-    locations = {entry.value for tensor in external for entry in tensor.external_data if entry.key == "location"}
-    onnx.load_external_data_for_model(proto, str(path.parent))
-    onnx.save(proto, str(path))
-    for location in locations:
-        (path.parent / location).unlink(missing_ok=True)
-
-
-def _remove_export(path: Path) -> None:
-    """Delete what a failed exporter left, so the next attempt starts clean."""
-    path.unlink(missing_ok=True)
-    path.with_name(path.name + ".data").unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _on_sys_path(folder: str | None) -> Iterator[None]:
-    if folder is None or folder in sys.path:
-        yield
-        return
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence what torch and onnxscript print while they load and export a model.
-
-    That is progress lines on stdout, warnings, log records, and graph dumps that
-    torch.export writes to stderr before it raises; the error itself is reported in one line.
-    """
-    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
