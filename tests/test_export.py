@@ -5,15 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import halfconv.exporters
 import numpy as np
 import onnx
 import pytest
+from halfconv.cli import main
+from halfconv.core import one_line
+from halfconv.exporters import ExportOptions, detect_framework, export
+from halfconv.exporters import _pipeline as _export
 from onnx import parser
 
-import halfconv.exporters
-from halfconv.exporters import _pipeline as _export
-from halfconv.exporters import ExportOptions, detect_framework, export
-from halfconv.cli import main
+# The back-end modules that import torch, and those that import TensorFlow.
+TORCH_BACK_END = ("_torch", "_torch_export", "_torch_factory")
+KERAS_BACK_END = ("_keras", "_saved_model", "_tensorflow")
 
 
 class FakeModel:
@@ -64,12 +68,18 @@ def test_export_that_diverges_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
+def _unload(monkeypatch: pytest.MonkeyPatch, modules: tuple[str, ...]) -> None:
+    """Forget the imported back-end modules, so that the next export imports them again."""
+    for name in modules:
+        monkeypatch.delitem(sys.modules, f"halfconv.exporters.{name}", raising=False)
+        monkeypatch.delattr(halfconv.exporters, name, raising=False)  # an earlier import binds it on the package
+
+
 def test_missing_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "m.pt"
     source.write_bytes(b"\x80\x02")  # a legacy torch.save pickle header
     monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now raises ImportError
-    monkeypatch.delitem(sys.modules, "halfconv.exporters._torch", raising=False)
-    monkeypatch.delattr(halfconv.exporters, "_torch", raising=False)  # an earlier import binds it on the package
+    _unload(monkeypatch, TORCH_BACK_END)
     code = main(["export", str(source)])
     err = capsys.readouterr().err
     assert code == 12
@@ -81,8 +91,7 @@ def test_missing_keras_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     source = tmp_path / "m.keras"
     source.write_bytes(b"not a zip")
     monkeypatch.setitem(sys.modules, "tensorflow", None)
-    monkeypatch.delitem(sys.modules, "halfconv.exporters._keras", raising=False)
-    monkeypatch.delattr(halfconv.exporters, "_keras", raising=False)
+    _unload(monkeypatch, KERAS_BACK_END)
     code = main(["export", str(source), "--framework", "keras"])
     err = capsys.readouterr().err
     assert code == 12
@@ -113,3 +122,12 @@ def test_unknown_file_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["export", str(path), "--framework", "torch", "--opset", "3"]) == 2
     assert capsys.readouterr().err == "Error: --opset 3 is out of range - use an opset from 7 to 23; 17 or 18 suits most models\n"
     assert main(["export", str(tmp_path / "none.pt")]) == 3
+
+
+def test_a_torch_export_failure_reads_as_its_summary() -> None:
+    """torch.export's report is long and coloured; the error message quotes its summary line."""
+    error = RuntimeError(
+        "Failed to export the model with torch.export. \x1b[96mThis is step 1/3\x1b[0m of exporting.\n\n"
+        "## Exception summary\n\n<class 'torch._dynamo.exc.Unsupported'>: Dynamic control flow\n\nmore\n"
+    )
+    assert one_line(error) == "Unsupported: Dynamic control flow"

@@ -8,31 +8,30 @@ own ``predict``.
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
-import pytest
-
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tf2onnx")
-
 import onnxruntime as ort
-
-from halfconv.core import ExportError, UsageError
+import pytest
+from environment import require_module
+from halfconv.core import PREPROCESS_KEY, ExportError, UsageError
 from halfconv.exporters import ExportOptions, export
-from halfconv.core import PREPROCESS_KEY
 
-# Importing the back end first makes Keras use the TensorFlow backend whatever the
-# environment says, as it does when the CLI exports.
-from halfconv.exporters import _keras as _export_keras  # noqa: F401  # isort: skip
-
-import keras  # isort: skip
+# The back end imports TensorFlow, Keras and tf2onnx, as the CLI does: Keras then uses the
+# TensorFlow backend whatever the environment says, and TensorFlow starts quietly.
+require_module("halfconv.exporters._keras")
+tf = require_module("tensorflow")
+require_module("tf2onnx")
+keras = require_module("keras")
 
 pytestmark = [
     pytest.mark.keras,
@@ -47,19 +46,6 @@ TOLERANCE = 1e-4
 TRAIN_SAMPLES = 256
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
-def _data_dir() -> Path:
-    configured = os.environ.get("HALFCONV_DATA_DIR")
-    return Path(configured) if configured else REPO.parent / "shared" / "datasets"
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    directory = _data_dir()
-    if not (directory / "mnist").is_dir() or not (directory / "cifar-10-batches-py").is_dir():
-        pytest.skip(f"MNIST and CIFAR-10 are not in {directory}; set HALFCONV_DATA_DIR (the tests do not download)")
-    return directory
 
 
 def _images(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -250,8 +236,6 @@ def test_export_without_dataset_validates_on_random_inputs(cifar_cnn: tuple[kera
 
 
 def test_default_output_sits_beside_the_saved_model_folder(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
-    import shutil
-
     _, paths = mnist_mlp
     source = tmp_path / "exported"
     shutil.copytree(paths["saved_model"], source)
@@ -265,8 +249,6 @@ def test_default_output_sits_beside_the_saved_model_folder(mnist_mlp: tuple[kera
 def test_default_output_of_the_current_folder(
     mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
     _, paths = mnist_mlp
     source = tmp_path / "exported"
     shutil.copytree(paths["saved_model"], source)
@@ -294,16 +276,6 @@ def test_keras_file_with_an_unusual_extension_loads_by_content(
 # -- the command line -----------------------------------------------------------------------
 
 
-def _cli_has_export() -> bool:
-    from halfconv import cli
-
-    parser = cli.build_parser()
-    return any(
-        isinstance(action, argparse._SubParsersAction) and "export" in action.choices
-        for action in parser._actions
-    )
-
-
 def test_cli_export(
     mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -322,29 +294,117 @@ def test_cli_export(
     assert _preprocess(output)["dataset"] == "mnist"
 
 
-def test_loading_tensorflow_prints_nothing(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
-    """A fresh process that exports writes nothing to stderr: no oneDNN, CUDA or absl notices."""
+# -- what the back end leaves behind: nothing printed, nothing changed for good ------------
+
+
+# What a process's user may have chosen, which the Keras back end must leave as it was.
+USER_LOG_LEVELS = {"tensorflow": logging.INFO, "tf2onnx": logging.DEBUG, "absl": logging.WARNING}
+BACK_END_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")
+
+# Sets USER_LOG_LEVELS, exports every model in argv[3:] into exports/ beside it, and writes
+# what the process looks like before halfconv is imported and after the exports to argv[1].
+STATE_SCRIPT = """
+import json, logging, os, sys
+from pathlib import Path
+
+LEVELS, VARIABLES = json.loads(sys.argv[2])
+
+def state():
+    return {
+        "environment": {name: os.environ.get(name) for name in VARIABLES},
+        "log_levels": {name: logging.getLogger(name).level for name in LEVELS},
+    }
+
+for name, level in LEVELS.items():
+    logging.getLogger(name).setLevel(level)
+before = state()
+from halfconv.exporters import ExportOptions, export
+for source in sys.argv[3:]:
+    export(Path(source), ExportOptions(output=Path(source).parent / "exports" / (Path(source).name + ".onnx")))
+import tensorflow as tf
+after = state()
+after["visible_devices"] = [device.name for device in tf.config.get_visible_devices()]
+after["physical_devices"] = [device.name for device in tf.config.list_physical_devices()]
+Path(sys.argv[1]).write_text(json.dumps({"before": before, "after": after}))
+"""
+
+
+@pytest.fixture
+def user_log_levels() -> Iterator[dict[str, int]]:
+    """The loggers set to USER_LOG_LEVELS for the test, and reset after it."""
+    loggers = {name: logging.getLogger(name) for name in USER_LOG_LEVELS}
+    saved = {name: logger.level for name, logger in loggers.items()}
+    for name, logger in loggers.items():
+        logger.setLevel(USER_LOG_LEVELS[name])
+    yield USER_LOG_LEVELS
+    for name, logger in loggers.items():
+        logger.setLevel(saved[name])
+
+
+def _export_in_a_fresh_process(
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path, user_environment: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run STATE_SCRIPT on the model in all three formats; returns the process and the state it wrote."""
     _, paths = mnist_mlp
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from halfconv.exporters import ExportOptions, export\n"
-        "export(Path(sys.argv[1]), ExportOptions(output=Path(sys.argv[2])))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(paths["keras"], sources / "mlp.keras")
+    shutil.copy(paths["h5"], sources / "mlp.h5")
+    shutil.copytree(paths["saved_model"], sources / "mlp_saved_model")
+    (sources / "exports").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in BACK_END_VARIABLES} | user_environment
+    report = tmp_path / "state.json"
+    arguments = json.dumps([USER_LOG_LEVELS, BACK_END_VARIABLES])
     completed = subprocess.run(
-        [sys.executable, "-c", script, str(paths["keras"]), str(tmp_path / "m.onnx")],
+        [sys.executable, "-c", STATE_SCRIPT, str(report), arguments, *(str(sources / name) for name in ("mlp.keras", "mlp.h5", "mlp_saved_model"))],
         check=False,
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
-        timeout=120,
+        timeout=180,
     )
     assert completed.returncode == 0, completed.stderr
+    assert sorted(p.name for p in (sources / "exports").iterdir()) == ["mlp.h5.onnx", "mlp.keras.onnx", "mlp_saved_model.onnx"]
+    return completed, json.loads(report.read_text())
+
+
+def test_loading_tensorflow_prints_nothing(mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path) -> None:
+    """A fresh process that exports writes nothing to stdout or stderr: no oneDNN, CUDA or absl notices."""
+    completed, _ = _export_in_a_fresh_process(mnist_mlp, tmp_path, {})
     assert completed.stderr == ""
     assert completed.stdout == ""
-    assert (tmp_path / "m.onnx").is_file()
+
+
+@pytest.mark.parametrize(
+    "user_environment",
+    [{}, {"TF_CPP_MIN_LOG_LEVEL": "1", "KERAS_BACKEND": "jax"}],
+    ids=["variables-unset", "variables-set"],
+)
+def test_the_back_end_leaves_the_process_as_it_found_it(
+    user_environment: dict[str, str], mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path
+) -> None:
+    """A fresh process that imports the back end and exports keeps its variables, log levels and GPUs."""
+    _, state = _export_in_a_fresh_process(mnist_mlp, tmp_path, user_environment)
+    expected_environment = {name: user_environment.get(name) for name in BACK_END_VARIABLES}
+    assert state["before"] == {"environment": expected_environment, "log_levels": USER_LOG_LEVELS}
+    assert state["after"]["environment"] == expected_environment
+    assert state["after"]["log_levels"] == USER_LOG_LEVELS
+    # No device is hidden from the rest of the process (the export runs on the CPU without it).
+    assert state["after"]["visible_devices"] == state["after"]["physical_devices"]
+
+
+def test_exports_restore_the_log_levels(
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], tmp_path: Path, user_log_levels: dict[str, int]
+) -> None:
+    """Loading and exporting lower TensorFlow's, tf2onnx's and absl's log levels only while they run."""
+    _, paths = mnist_mlp
+
+    for fmt in ("keras", "h5", "saved_model"):
+        export(paths[fmt], ExportOptions(output=tmp_path / f"{fmt}.onnx"))
+
+    assert {name: logging.getLogger(name).level for name in user_log_levels} == user_log_levels
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h5.onnx", "keras.onnx", "saved_model.onnx"]
 
 
 # -- bad input ------------------------------------------------------------------------------

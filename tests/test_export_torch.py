@@ -3,8 +3,8 @@
 Two tiny models are defined here and saved on the fly in each format: an MLP for MNIST
 (Flatten, Linear 784->32, ReLU, Linear 32->10) and a CNN with BatchNorm for CIFAR-10
 (3x32x32). Each export is checked against torch itself on ONNX Runtime (CPU) at batch
-sizes 1 and 7, which the dynamic batch axis must accept. Dataset images come from
-``$HALFCONV_DATA_DIR`` or ``shared/datasets``; tests that need them skip without them.
+sizes 1 and 7, which the dynamic batch axis must accept. Dataset images come from the
+``data_dir`` fixture (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import os
 import sys
 import uuid
 import zipfile
@@ -22,17 +21,17 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxscript")
-from torch import nn
-
+from environment import require_module
 from halfconv import cli
+from halfconv.core import PREPROCESS_KEY, ExportError, UsageError
 from halfconv.datasets import _download
-from halfconv.exporters import _torch as _export_torch
-from halfconv.core import ExportError, UsageError
 from halfconv.exporters import ExportOptions, ExportResult, export
-from halfconv.core import PREPROCESS_KEY
+
+torch = require_module("torch")
+require_module("onnxscript")
+nn = torch.nn
+_torch = require_module("halfconv.exporters._torch")
+_torch_export = require_module("halfconv.exporters._torch_export")
 
 pytestmark = [
     pytest.mark.torch,
@@ -40,11 +39,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning"),
 ]
 
-REAL_DATA = (
-    Path(os.environ["HALFCONV_DATA_DIR"])
-    if os.environ.get("HALFCONV_DATA_DIR")
-    else Path(__file__).resolve().parents[2] / "shared" / "datasets"
-)
 # The ONNX model must match torch on fresh inputs as closely as the export's own check.
 ATOL = 1e-4
 
@@ -105,13 +99,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"the test reached for the network: {url}")
 
     monkeypatch.setattr(_download, "_open_url", refuse)
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    if not (REAL_DATA / "mnist").is_dir() or not (REAL_DATA / "cifar-10-batches-py").is_dir():
-        pytest.skip(f"the dataset files are not in {REAL_DATA}")
-    return REAL_DATA
 
 
 def write_factory(folder: Path) -> str:
@@ -194,7 +181,7 @@ def test_torchscript_script_uses_the_torchscript_exporter(tmp_path: Path, data_d
 
     result = export_and_check(
         path, model, (1, 28, 28), source_format="TorchScript archive",
-        exporter=_export_torch.TORCHSCRIPT_EXPORTER, dataset="mnist", data_dir=data_dir,
+        exporter=_torch_export.TORCHSCRIPT_EXPORTER, dataset="mnist", data_dir=data_dir,
     )
     assert result.notes == ("a TorchScript archive is exported by the TorchScript exporter (torch.export cannot trace it)",)
     assert result.preprocessing["dataset"] == "mnist"
@@ -209,7 +196,7 @@ def test_torchscript_trace_of_a_cnn(tmp_path: Path, data_dir: Path) -> None:
 
     result = export_and_check(
         path, model, (3, 32, 32), source_format="TorchScript archive",
-        exporter=_export_torch.TORCHSCRIPT_EXPORTER, dataset="cifar10", data_dir=data_dir,
+        exporter=_torch_export.TORCHSCRIPT_EXPORTER, dataset="cifar10", data_dir=data_dir,
     )
     assert result.validation_inputs == "cifar10 test images"
 
@@ -222,11 +209,11 @@ def test_exported_program_declares_its_input_shape(tmp_path: Path, capfd: pytest
     torch.export.save(program, str(path))
     capfd.readouterr()
 
-    loaded = _export_torch.load(path, factory=None, trust_pickle=False)
+    loaded = _torch.load(path, factory=None, trust_pickle=False)
     assert (loaded.framework, loaded.description, loaded.input_shape) == ("torch", "ExportedProgram (.pt2)", (3, 32, 32))
     # No --dataset and no --input-shape: the program's example input gives the shape.
     result = export_and_check(
-        path, model, (3, 32, 32), source_format="ExportedProgram (.pt2)", exporter=_export_torch.DYNAMO_EXPORTER
+        path, model, (3, 32, 32), source_format="ExportedProgram (.pt2)", exporter=_torch_export.DYNAMO_EXPORTER
     )
     assert result.notes == ()
     assert result.validation_inputs == "random"
@@ -240,7 +227,7 @@ def test_exported_program_with_a_fixed_batch_is_traced_again(tmp_path: Path) -> 
     torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 28, 28),)), str(path))
 
     result = export_and_check(
-        path, model, (1, 28, 28), source_format="ExportedProgram (.pt2)", exporter=_export_torch.DYNAMO_EXPORTER
+        path, model, (1, 28, 28), source_format="ExportedProgram (.pt2)", exporter=_torch_export.DYNAMO_EXPORTER
     )
     assert result.notes == (
         "the ExportedProgram was traced with a fixed batch size of 1; it was traced again with a dynamic batch axis",
@@ -259,7 +246,7 @@ def test_state_dict_with_a_module_factory(tmp_path: Path, data_dir: Path, monkey
 
     result = export_and_check(
         path, model, (1, 28, 28), source_format=f"state_dict + factory {module}:make_mlp",
-        exporter=_export_torch.DYNAMO_EXPORTER, dataset="mnist", data_dir=data_dir, torch_factory=f"{module}:make_mlp",
+        exporter=_torch_export.DYNAMO_EXPORTER, dataset="mnist", data_dir=data_dir, torch_factory=f"{module}:make_mlp",
     )
     assert result.notes == ()
 
@@ -276,7 +263,7 @@ def test_state_dict_with_a_file_factory(tmp_path: Path, data_dir: Path) -> None:
 
     result = export_and_check(
         path, model, (3, 32, 32), source_format=f"state_dict + factory {factory_file}:make_cnn",
-        exporter=_export_torch.DYNAMO_EXPORTER, dataset="cifar10", data_dir=data_dir,
+        exporter=_torch_export.DYNAMO_EXPORTER, dataset="cifar10", data_dir=data_dir,
         torch_factory=f"{factory_file}:make_cnn",
     )
     assert result.notes == ("used the 'state_dict' entry of the checkpoint",)
@@ -291,10 +278,10 @@ def test_data_parallel_prefix_is_removed(tmp_path: Path) -> None:
     path = tmp_path / "mlp.pt"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, str(path))
 
-    loaded = _export_torch.load(path, factory=factory, trust_pickle=False)
+    loaded = _torch.load(path, factory=factory, trust_pickle=False)
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28), dtype=np.float32)
     np.testing.assert_array_equal(loaded.run(x), model(torch.from_numpy(x)).detach().numpy())
-    assert loaded._notes == ("removed the 'module.' prefix from every key of the state_dict",)
+    assert loaded.notes == ("removed the 'module.' prefix from every key of the state_dict",)
 
 
 def test_pickled_module_with_trust_pickle_runs_in_eval_mode(tmp_path: Path, data_dir: Path) -> None:
@@ -304,7 +291,7 @@ def test_pickled_module_with_trust_pickle_runs_in_eval_mode(tmp_path: Path, data
     model.eval()
 
     export_and_check(
-        path, model, (3, 32, 32), source_format="pickled nn.Module", exporter=_export_torch.DYNAMO_EXPORTER,
+        path, model, (3, 32, 32), source_format="pickled nn.Module", exporter=_torch_export.DYNAMO_EXPORTER,
         dataset="cifar10", data_dir=data_dir, trust_pickle=True,
     )
 
@@ -325,7 +312,7 @@ def test_cli_exports_a_state_dict(tmp_path: Path, data_dir: Path, capsys: pytest
     assert lines[:4] == [
         f"exported {path} -> {output}",
         f"  source         torch: state_dict + factory {factory}",
-        f"  exporter       {_export_torch.DYNAMO_EXPORTER}",
+        f"  exporter       {_torch_export.DYNAMO_EXPORTER}",
         "  input          (N, 1, 28, 28) float32, batch axis dynamic",
     ]
     assert output.is_file()
@@ -522,19 +509,11 @@ def test_inline_external_data(tmp_path: Path) -> None:
     onnx.save(proto, str(path), save_as_external_data=True, location="m.onnx.data", size_threshold=0)
     assert files_in(tmp_path) == ["m.onnx", "m.onnx.data"]
 
-    _export_torch._inline_external_data(path)
+    _torch_export._inline_external_data(path)
 
     assert files_in(tmp_path) == ["m.onnx"]
     (y,) = session(path).run(None, {"x": np.ones(4, np.float32)})
     np.testing.assert_array_equal(y, np.arange(1, 5, dtype=np.float32))
-
-
-def test_one_line_takes_the_exception_summary() -> None:
-    error = RuntimeError(
-        "Failed to export the model with torch.export. \x1b[96mThis is step 1/3\x1b[0m of exporting.\n\n"
-        "## Exception summary\n\n<class 'torch._dynamo.exc.Unsupported'>: Dynamic control flow\n\nmore\n"
-    )
-    assert _export_torch._one_line(error) == "Unsupported: Dynamic control flow"
 
 
 # -- the exporters ------------------------------------------------------------------------------
@@ -561,7 +540,7 @@ def test_falls_back_to_the_torchscript_exporter(tmp_path: Path, capfd: pytest.Ca
     capfd.readouterr()
 
     result = export_and_check(
-        path, model, (1, 28, 28), source_format="pickled nn.Module", exporter=_export_torch.TORCHSCRIPT_EXPORTER,
+        path, model, (1, 28, 28), source_format="pickled nn.Module", exporter=_torch_export.TORCHSCRIPT_EXPORTER,
         input_shape=(1, 28, 28), trust_pickle=True,
     )
     (note,) = result.notes
@@ -580,7 +559,7 @@ def test_without_onnxscript_the_torchscript_exporter_runs(tmp_path: Path, monkey
     torch.save(model, str(path))
 
     result = export_and_check(
-        path, model, (784,), source_format="pickled nn.Module", exporter=_export_torch.TORCHSCRIPT_EXPORTER,
+        path, model, (784,), source_format="pickled nn.Module", exporter=_torch_export.TORCHSCRIPT_EXPORTER,
         input_shape=(784,), trust_pickle=True,
     )
     assert result.notes == (
@@ -601,7 +580,7 @@ def test_when_both_exporters_fail_nothing_is_written(tmp_path: Path, monkeypatch
     assert_export_error(
         path, ExportError,
         "PyTorch cannot export the model to ONNX (the torch.export-based exporter: Unsupported: op X; the TorchScript "
-        "exporter: Exporting the operator 'aten::x' to ONNX opset version 18 is not supported.) - try another --opset, "
+        "exporter: Exporting the operator 'aten::x' to ONNX opset version 18 is not supported) - try another --opset, "
         "or simplify the ops the message names",
         input_shape=(784,), trust_pickle=True,
     )
