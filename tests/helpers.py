@@ -15,10 +15,8 @@ import numpy as np
 import onnx
 import onnx.parser
 import onnxruntime as ort
+from halfconv.conversion import ConversionResult, ConvertOptions, convert
 from onnx import numpy_helper
-
-from halfconv.conversion import ConvertOptions, convert
-from halfconv.conversion import ConversionResult
 
 FLOAT = "FLOAT"
 FLOAT16 = "FLOAT16"
