@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DatasetError
+from ..core import DatasetError, one_line
 from ._download import Checksum
 
 DATA_DIR_ENV = "HALFCONV_DATA_DIR"
@@ -216,4 +216,4 @@ def archive_members(archive: Path, wanted: tuple[str, ...]) -> Iterator[tuple[st
                 data = extracted.read()
                 yield file_name, data, _verify(data, file_name, f"{os.path.abspath(archive)}/{member.name}")
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"{archive} is not a readable tar.gz archive ({exc})", REFETCH_HINT) from exc
+        raise DatasetError(f"{archive} is not a readable tar.gz archive ({one_line(exc)})", REFETCH_HINT) from exc

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import DatasetError
+from ..core import DatasetError, one_line
 from ._files import REFETCH_HINT, Dataset, FileDigest
 
 _Parsed = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # images, labels, class names
@@ -37,7 +37,7 @@ def _parse_idx(data: bytes, file_name: str, *, magic: int, ndim: int) -> np.ndar
     try:
         raw = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{file_name} is not a valid gzip file ({exc})", REFETCH_HINT) from exc
+        raise DatasetError(f"{file_name} is not a valid gzip file ({one_line(exc)})", REFETCH_HINT) from exc
     header_bytes = 4 * (1 + ndim)
     if len(raw) < header_bytes:
         raise DatasetError(f"{file_name} is too short for an IDX header", REFETCH_HINT)
@@ -122,7 +122,7 @@ def load_npz(path: Path, split: str) -> Dataset:
             names = npz["class_names"] if "class_names" in npz.files else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         # allow_pickle=False: object arrays are refused rather than unpickled.
-        raise DatasetError(f"{path} is not a readable .npz file ({exc})", hint) from exc
+        raise DatasetError(f"{path} is not a readable .npz file ({one_line(exc)})", hint) from exc
 
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]  # Keras stores labels as (N, 1)

@@ -107,7 +107,7 @@ def _load(path: Path, framework: str, options: ExportOptions) -> FrameworkModel:
     return _torch.load(path, factory=options.torch_factory, trust_pickle=options.trust_pickle)
 
 
-def layout_of(input_shape: tuple[int, ...], dataset: str | None) -> str | None:
+def layout_of(input_shape: tuple[int, ...]) -> str | None:
     """The evaluate layout that a per-sample input shape implies, or None when unsure."""
     if len(input_shape) == 1:
         return "flat"
@@ -125,7 +125,7 @@ def preprocessing_metadata(
     input_shape: tuple[int, ...], dataset: str | None, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, class_names: tuple[str, ...] | None
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"scale": 1.0 / 255.0, "mean": list(mean or (0.0,)), "std": list(std or (1.0,))}
-    layout = layout_of(input_shape, dataset)
+    layout = layout_of(input_shape)
     if layout is not None:
         meta["layout"] = layout
     if dataset is not None:
