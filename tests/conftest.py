@@ -18,3 +18,18 @@ from environment import require_datasets  # noqa: E402
 def data_dir() -> Path:
     """The canonical datasets; skipped without them, and a failure in CI."""
     return require_datasets()
+
+
+@pytest.fixture
+def cuda_missing(monkeypatch: pytest.MonkeyPatch) -> str:
+    """No CUDA session can be created: ORT's own reason on this machine, or a stand-in where CUDA works.
+
+    Tests of what halfconv does without CUDA then give the same result on every machine.
+    """
+    from halfconv import core
+    from halfconv.core import _runtime
+
+    reason = _runtime.cuda_unavailable_reason() or "libcublasLt.so.13: cannot open shared object file: No such file or directory"
+    monkeypatch.setattr(_runtime, "cuda_unavailable_reason", lambda: reason)
+    monkeypatch.setattr(core, "cuda_unavailable_reason", lambda: reason)
+    return reason

@@ -15,8 +15,9 @@ import numpy as np
 import onnx
 import onnx.parser
 import onnxruntime as ort
-from halfconv.conversion import ConversionResult, ConvertOptions, convert
 from onnx import numpy_helper
+
+from halfconv.conversion import ConversionResult, ConvertOptions, convert
 
 FLOAT = "FLOAT"
 FLOAT16 = "FLOAT16"

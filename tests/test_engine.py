@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from halfconv.conversion import ConvertOptions, _policy, convert
+from onnx import numpy_helper
+
+from halfconv.conversion import ConvertOptions, convert
 from halfconv.core import ConversionError, NothingToConvertError, ValidationFailedError
 from helpers import (
     BFLOAT16,
@@ -37,10 +39,8 @@ from helpers import (
     run_ort,
     save,
 )
-from onnx import numpy_helper
 
 FP16_MAX = 65504.0
-POLICY = _policy.default_keep_ops()
 
 
 def assert_clean_casts(path: Path) -> None:
@@ -402,8 +402,8 @@ def test_reduce_ops_kept_by_policy(tmp_path: Path) -> None:
 
     reasons = {k.name: k for k in result.stats.kept_nodes}
     assert set(reasons) == {"mean", "sum"}
-    assert reasons["mean"].reason == POLICY["ReduceMean"].reason
-    assert reasons["sum"].reason == POLICY["ReduceSum"].reason
+    assert reasons["mean"].reason == "the running sum can overflow float16 before it is divided"
+    assert reasons["sum"].reason == "sums over large axes overflow float16"
     assert {k.source for k in reasons.values()} == {"policy"}
     assert result.stats.nodes_kept_fp32 == 2 and result.stats.nodes_converted == 3
 
@@ -419,7 +419,7 @@ def test_pow_kept_by_policy(tmp_path: Path) -> None:
     # The exponent feeds only Pow, so it stays float32; b feeds the converted Add.
     assert initializer_dtypes(out) == {"e": FLOAT, "b": FLOAT16}
     (kept,) = result.stats.kept_nodes
-    assert (kept.name, kept.source, kept.reason) == ("pow", "policy", POLICY["Pow"].reason)
+    assert (kept.name, kept.source, kept.reason) == ("pow", "policy", "x**y leaves the float16 range for moderate bases and exponents")
     # x -> fp16 (Relu), a -> fp32 (Pow), p -> fp16 (Add), y -> fp32.
     assert len(casts(out)) == 4
     assert_clean_casts(out)
@@ -743,7 +743,7 @@ def test_keep_io_types_false(tmp_path: Path) -> None:
 def test_keep_io_types_false_with_kept_nodes(tmp_path: Path) -> None:
     # m and s come out of nodes kept in float32; they are cast to float16 for the interface.
     proto, feeds = reduce_model()
-    src, out, result = convert_model(proto, tmp_path, keep_io_types=False)
+    src, out, _result = convert_model(proto, tmp_path, keep_io_types=False)
 
     assert io_types(out) == ({"x": FLOAT16}, {"m": FLOAT16, "s": FLOAT16})
     assert sorted(n.name for n in fp32_nodes(out)) == ["mean", "sum"]
@@ -776,6 +776,7 @@ def test_keep_ops_and_keep_nodes(tmp_path: Path) -> None:
     assert_outputs_close(src, out, feeds, atol=1e-2, rtol=1e-2)
 
 
+@pytest.mark.usefixtures("cuda_missing")
 def test_bfloat16_target(tmp_path: Path) -> None:
     from onnx.reference import ReferenceEvaluator
 
@@ -789,11 +790,10 @@ def test_bfloat16_target(tmp_path: Path) -> None:
     assert all(set(n.inputs) == {BFLOAT16} and n.outputs == (BFLOAT16,) for n in converted)
     assert fp32_nodes(out) == []
     assert_clean_casts(out)
-    # ORT's CPU provider has no bfloat16 MatMul: the ORT steps are skipped, not failed.
-    assert result.validation.status in ("passed", "partial")
-    if result.validation.status == "partial":
-        assert result.validation.checker
-        assert any("bfloat16" in s for s in result.validation.skipped)
+    # ORT's CPU provider has no bfloat16 MatMul and there is no CUDA: the ORT steps are
+    # skipped, not failed.
+    assert (result.validation.status, result.validation.checker) == ("partial", True)
+    assert any("no bfloat16 kernel" in s for s in result.validation.skipped)
 
     # Numbers from the ONNX reference implementation, which runs bfloat16.
     (expected,) = run_ort(src, feeds).values()
@@ -916,7 +916,7 @@ def _uniquely_named(proto: onnx.ModelProto, tmp_path: Path) -> Path:
 
 def test_duplicate_and_empty_node_names(tmp_path: Path) -> None:
     proto, feeds = names_model()
-    src, out, result = convert_model(proto, tmp_path, status="partial")
+    _src, out, result = convert_model(proto, tmp_path, status="partial")
 
     written = onnx.load(str(out))
     node_names = [n.name for n in written.graph.node]
@@ -951,7 +951,7 @@ def test_duplicate_and_empty_node_names(tmp_path: Path) -> None:
 
 def test_keep_node_matches_every_node_of_that_name(tmp_path: Path) -> None:
     proto, feeds = names_model()
-    src, out, result = convert_model(proto, tmp_path, keep_nodes=("n",), status="partial")
+    _src, out, result = convert_model(proto, tmp_path, keep_nodes=("n",), status="partial")
 
     assert [(n.name, n.op) for n in fp32_nodes(out)] == [("n", "Relu"), ("n_1", "Exp")]
     assert [(k.name, k.source) for k in result.stats.kept_nodes] == [("n", "keep-node"), ("n", "keep-node")]
@@ -1024,6 +1024,7 @@ _OCC_CLIPS = {"ranges", "ranges_initializers"}
         pytest.param({"target": "bf16"}, id="bf16"),
     ],
 )
+@pytest.mark.usefixtures("cuda_missing")
 def test_every_model_with_other_options(case: str, options: dict[str, object], tmp_path: Path) -> None:
     """Each model again with float16 I/O, without the default policy, and to bfloat16."""
     build, tol = _MODELS[case]
@@ -1035,7 +1036,8 @@ def test_every_model_with_other_options(case: str, options: dict[str, object], t
     if options.get("target") == "bf16":
         from onnx.reference import ReferenceEvaluator
 
-        assert result.validation.status in ("passed", "partial")
+        # Without CUDA, ORT's CPU provider can run only the LayerNormalization model in bfloat16.
+        assert result.validation.status == ("passed" if case == "layernorm" else "partial")
         assert FLOAT16 not in {t for n in node_types(out) for t in (*n.inputs, *n.outputs)}
         # ORT's CPU provider lacks most bfloat16 kernels: both models run on the ONNX reference
         # implementation (which also stacks Loop scan outputs its own way, the same for both).
@@ -1051,7 +1053,9 @@ def test_every_model_with_other_options(case: str, options: dict[str, object], t
     else:
         # Without the policy table only the spec keeps float32: Resize's scales input.
         assert ops(fp32_nodes(out)) == (["Resize"] if case == "resize" else [])
-        assert result.stats.kept_nodes == () or case == "resize"
+        assert [(k.op_type, k.kept_inputs) for k in result.stats.kept_nodes] == (
+            [("Resize", ("scales",))] if case == "resize" else []
+        )
     reference = _uniquely_named(proto, tmp_path)
     assert_outputs_close(reference, out, feeds, atol=tol, rtol=tol)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import halfconv.exporters
 import numpy as np
 import onnx
 import pytest
+from onnx import parser
+
+import halfconv.exporters
 from halfconv.cli import main
 from halfconv.core import one_line
 from halfconv.exporters import ExportOptions, detect_framework, export
 from halfconv.exporters import _pipeline as _export
-from onnx import parser
 
 # The back-end modules that import torch, and those that import TensorFlow.
 TORCH_BACK_END = ("_torch", "_torch_export", "_torch_factory")
@@ -56,12 +57,12 @@ def test_export_validates_against_the_framework(tmp_path: Path, monkeypatch: pyt
     assert meta["halfconv.preprocess"] == '{"layout": "flat", "mean": [0.0], "scale": 0.00392156862745098, "std": [1.0]}'
 
 
-def test_export_that_diverges_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_that_diverges_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "m.pt"
     source.write_bytes(b"weights")
     monkeypatch.setattr(_export, "_load", lambda path, framework, options: FakeModel(2.01))
     code = main(["export", str(source), "-o", str(tmp_path / "m.onnx")])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 11
     assert err.startswith("Error: the ONNX export differs from the torch model by up to ")
     assert err.rstrip().endswith("- the exporter mistranslated an op; try another --opset")
@@ -75,25 +76,25 @@ def _unload(monkeypatch: pytest.MonkeyPatch, modules: tuple[str, ...]) -> None:
         monkeypatch.delattr(halfconv.exporters, name, raising=False)  # an earlier import binds it on the package
 
 
-def test_missing_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "m.pt"
     source.write_bytes(b"\x80\x02")  # a legacy torch.save pickle header
     monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now raises ImportError
     _unload(monkeypatch, TORCH_BACK_END)
     code = main(["export", str(source)])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 12
     assert err == "Error: exporting PyTorch models needs torch and onnxscript (torch is missing) - pip install torch 'halfconv[torch]'\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
-def test_missing_keras_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_keras_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "m.keras"
     source.write_bytes(b"not a zip")
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     _unload(monkeypatch, KERAS_BACK_END)
     code = main(["export", str(source), "--framework", "keras"])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 12
     assert err.startswith("Error: exporting Keras models needs TensorFlow and tf2onnx (")
     assert err.endswith("- pip install 'halfconv[keras]'\n")
@@ -114,13 +115,13 @@ def test_detect_framework(tmp_path: Path, name: str, content: bytes, framework: 
     assert detect_framework(path) == framework
 
 
-def test_unknown_file_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_file_and_bad_options(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello")
     assert main(["export", str(path)]) == 11
-    assert capsys.readouterr().err.startswith(f"Error: {path} is neither a Keras model")
+    assert capfd.readouterr().err.startswith(f"Error: {path} is neither a Keras model")
     assert main(["export", str(path), "--framework", "torch", "--opset", "3"]) == 2
-    assert capsys.readouterr().err == "Error: --opset 3 is out of range - use an opset from 7 to 23; 17 or 18 suits most models\n"
+    assert capfd.readouterr().err == "Error: --opset 3 is out of range - use an opset from 7 to 23; 17 or 18 suits most models\n"
     assert main(["export", str(tmp_path / "none.pt")]) == 3
 
 

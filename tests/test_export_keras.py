@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
 from environment import require_module
 from halfconv.core import PREPROCESS_KEY, ExportError, UsageError
 from halfconv.exporters import ExportOptions, export
@@ -277,7 +278,7 @@ def test_keras_file_with_an_unusual_extension_loads_by_content(
 
 
 def test_cli_export(
-    mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from halfconv import cli
 
@@ -287,7 +288,7 @@ def test_cli_export(
 
     code = cli.main(["export", str(paths["keras"]), "-o", str(output), "--dataset", "mnist"])
 
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     assert code == 0, captured.err
     assert captured.err == ""
     assert output.is_file()

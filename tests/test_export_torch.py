@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
 from environment import require_module
 from halfconv import cli
 from halfconv.core import PREPROCESS_KEY, ExportError, UsageError
@@ -296,7 +297,7 @@ def test_pickled_module_with_trust_pickle_runs_in_eval_mode(tmp_path: Path, data
     )
 
 
-def test_cli_exports_a_state_dict(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exports_a_state_dict(tmp_path: Path, data_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     code = tmp_path / "code"
     code.mkdir()
     factory = f"{code / write_factory(code)}.py:make_mlp"
@@ -306,7 +307,7 @@ def test_cli_exports_a_state_dict(tmp_path: Path, data_dir: Path, capsys: pytest
 
     argv = ["export", str(path), "--torch-factory", factory, "--dataset", "mnist", "--data-dir", str(data_dir)]
     assert cli.main(argv) == 0
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     lines = out.splitlines()
     assert err == ""
     assert lines[:4] == [
@@ -318,9 +319,9 @@ def test_cli_exports_a_state_dict(tmp_path: Path, data_dir: Path, capsys: pytest
     assert output.is_file()
 
     assert cli.main(argv) == 7  # the output exists now
-    assert capsys.readouterr() == ("", f"Error: {output} already exists - pass --force to overwrite it\n")
+    assert capfd.readouterr() == ("", f"Error: {output} already exists - pass --force to overwrite it\n")
     assert cli.main(["export", str(path), "-o", str(tmp_path / "other.onnx")]) == 11
-    assert capsys.readouterr() == (
+    assert capfd.readouterr() == (
         "",
         f"Error: {path} holds a state_dict (4 tensors) but no model code - pass --torch-factory pkg.module:make_model\n",
     )

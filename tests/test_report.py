@@ -18,7 +18,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from halfconv.report import _plots as _report_plots
 from halfconv.core import OutputError
 from halfconv.datasets import FileDigest
 from halfconv.evaluation import (
@@ -39,6 +38,7 @@ from halfconv.report import (
     render_markdown,
     write_report,
 )
+from halfconv.report import _plots as _report_plots
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SHA_A = "a" * 64
@@ -537,11 +537,19 @@ def test_write_report_creates_three_files(tmp_path: Path) -> None:
         directory, directory / "report.md", directory / "report.json", directory / "report.html"
     )
     assert sorted(p.name for p in directory.iterdir()) == ["report.html", "report.json", "report.md"]
-    data = json.loads(paths.json.read_text(encoding="utf-8"))
-    assert data == baseline_report().to_json_dict()
-    assert paths.json.read_text(encoding="utf-8") == json.dumps(data, indent=2) + "\n"
-    assert paths.markdown.read_text(encoding="utf-8") == render_markdown(baseline_report())
-    assert paths.html.read_text(encoding="utf-8").count("data:image/png;base64,") == 3
+    text = paths.json.read_text(encoding="utf-8")
+    assert text.startswith('{\n  "schema_version": 1,\n  "created": "2025-01-31T12:00:00Z",\n')
+    assert text.endswith("\n}\n")
+    data = json.loads(text)
+    assert (data["fp32"]["accuracy"], data["fp16"]["accuracy"], data["agreement"]) == (0.9071, 0.9069, 0.9981)
+    assert data["fp16"]["conversion"]["kept_ops"] == ["ReduceMean", "Softmax"]
+    assert data["provider"]["fallback_reason"] == "CUDAExecutionProvider is not available: libcudnn.so.9 not found"
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    assert markdown.startswith("# halfconv evaluation: model.fp16.onnx vs model.onnx on cifar10 test\n")
+    assert "| accuracy | 90.71% | 90.69% | -0.02 pp |\n" in markdown
+    page = paths.html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("data:image/png;base64,") == 3
 
 
 def test_write_report_replaces_an_earlier_report(tmp_path: Path, no_plots: None) -> None:

@@ -25,8 +25,9 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from halfconv import load_dataset  # noqa: E402
 from model import make_model  # noqa: E402
+
+from halfconv import load_dataset  # noqa: E402
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)

@@ -30,11 +30,12 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from halfconv import (
+from model import make_model  # noqa: E402
+
+from halfconv import (  # noqa: E402
     cpu_model,
     load_dataset,
 )
-from model import make_model  # noqa: E402
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -26,9 +26,8 @@ from typing import TypeVar
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
-
 import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 import halfconv
 
