@@ -594,3 +594,35 @@ def test_write_report_error_midway_leaves_nothing(
     with pytest.raises(OutputError, match="No space left on device"):
         write_report(single_report(), tmp_path / "new" / "report")
     assert list(tmp_path.iterdir()) == []
+
+
+def bf16_report() -> EvaluationReport:
+    """The baseline report, with the converted model in bfloat16."""
+    report = baseline_report()
+    converted = report.models[1]
+    assert converted.conversion is not None
+    bf16 = dataclasses.replace(
+        converted, role="bf16", path="models/resnet/model.bf16.onnx", conversion=dataclasses.replace(converted.conversion, target="bf16")
+    )
+    return dataclasses.replace(report, models=(report.models[0], bf16), notes=())
+
+
+def test_a_bf16_model_is_called_bf16(no_plots: None) -> None:
+    report = bf16_report()
+    console = format_console(report).splitlines()
+    assert console[4] == "                                fp32          bf16  bf16 vs fp32"
+    markdown = render_markdown(report)
+    assert "The bf16 model reaches 90.69% top-1 accuracy against 90.71% for fp32 (-0.02 pp)" in markdown
+    assert "| accuracy change (bf16 - fp32) | -0.02 pp |" in markdown
+    assert "|bf16 - fp32| over every output element: max 0.0312, mean 0.00041." in markdown.replace("\\|", "|")
+    assert "fp16" not in markdown.replace("model.bf16.onnx", "")
+    data = report.to_json_dict()
+    assert "bf16" in data and "fp16" not in data
+    jsonschema.validate(data, load_schema())
+
+
+def test_a_report_with_both_fp16_and_bf16_fails_the_schema() -> None:
+    data = bf16_report().to_json_dict()
+    data["fp16"] = {**data["bf16"], "role": "fp16"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, load_schema())
