@@ -20,9 +20,10 @@ PACKAGE = "halfconv"
 # What each subpackage may import besides itself; the order is the layering.
 LAYERS: dict[str, frozenset[str]] = {
     "core": frozenset(),
-    "conversion": frozenset({"core"}),
+    "numerics": frozenset({"core"}),
+    "conversion": frozenset({"core", "numerics"}),
     "datasets": frozenset({"core"}),
-    "evaluation": frozenset({"core", "datasets"}),
+    "evaluation": frozenset({"core", "datasets", "numerics"}),
     "report": frozenset({"core", "datasets", "evaluation"}),
     "exporters": frozenset({"core", "datasets", "evaluation"}),
 }

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL = """
 <ir_version: 8, opset_import: ["" : 17]>
 agraph (float[2,3] X) => (float[2,4] Y)
-  <float[3,4] W = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0}> {
+  <float[3,4] W = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2}> {
   [mm] H = MatMul(X, W)
   [exp0] E = Exp(H)
   [add0] Y = Add(E, H)
@@ -83,7 +83,7 @@ domains that stay float32:
 """
 EXP_REASON = "exp(x) overflows float16 (max 65504) for any x above 11.09"
 BF16_SKIPPED = (
-    "ORT load and numeric check: the CPU provider has no bfloat16 kernel (CPUExecutionProvider cannot run"
+    "ORT load: the CPU provider has no bfloat16 kernel (CPUExecutionProvider cannot run"
     " m.bf16.onnx: Could not find an implementation for MatMul(13) node with name 'mm')"
     " and no CUDA provider could be created"
 )
@@ -136,7 +136,7 @@ def test_convert_writes_fp16_beside_input_with_exact_summary(model: Path, capfd:
     assert model.read_bytes() == before
     assert (len(before), output.stat().st_size) == (192, 657)
     lines = out.splitlines()
-    assert lines[:8] == [
+    assert lines[:9] == [
         f"converted {model} -> {output} (fp16, engine halfconv)",
         "  nodes          3 total: 2 converted, 1 kept float32, 0 without float tensors",
         "  weights        100.0% of 12 float32 elements now fp16",
@@ -144,12 +144,14 @@ def test_convert_writes_fp16_beside_input_with_exact_summary(model: Path, capfd:
         "  range          0 values clamped, 0 flushed to zero",
         "  size           192 B -> 657 B (3.42x)",
         "  validation     passed (checker ok; CPUExecutionProvider; random inputs)",
-        # The weights are exact in float16, and ORT's CPU provider drops the fp32 -> fp16 -> fp32
-        # cast pairs around its float32 fallbacks: nothing is rounded on this graph.
-        "                 output 'Y': max abs error 0, max rel error 0",
+        # The numbers of float16 storage: ORT's CPU provider alone would round nothing here
+        # (max abs error 0), since it drops the fp32 -> fp16 -> fp32 cast pairs between its
+        # float32 fallbacks.
+        "                 output 'Y': max abs error 0.00426, max rel error 0.000737",
+        "                 numbers: fp16 storage emulated on CPUExecutionProvider",
     ]
-    assert TIME_LINE.fullmatch(lines[8]), lines[8]
-    assert len(lines) == 9
+    assert TIME_LINE.fullmatch(lines[9]), lines[9]
+    assert len(lines) == 10
     converted = onnx.load(str(output))
     onnx.checker.check_model(converted, full_check=True)
     assert converted.graph.initializer[0].data_type == onnx.TensorProto.FLOAT16
@@ -159,7 +161,8 @@ def test_convert_writes_fp16_beside_input_with_exact_summary(model: Path, capfd:
 
 
 def test_target_bf16_writes_bf16_file(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    """No CUDA here and no bfloat16 kernels in the CPU provider: checker only, status partial.
+    """No CUDA here and no bfloat16 kernels in the CPU provider: ORT cannot load the model, so the
+    status is partial; the numbers come from bfloat16 storage emulated on the CPU.
 
     ONNX Runtime's failed sessions (CPU for bfloat16, then CUDA) must not leak a single byte
     to file descriptor 2; capfd sees what capsys would miss.
@@ -175,9 +178,13 @@ def test_target_bf16_writes_bf16_file(model: Path, capfd: pytest.CaptureFixture[
         "status": "partial",
         "checker": True,
         "ort_provider": None,
-        "inputs_from": None,
+        "inputs_from": "random",
         "skipped": [BF16_SKIPPED],
-        "outputs": [],
+        "outputs": [
+            {"name": "Y", "max_abs_error": 0.029630661010742188, "max_rel_error": 0.005123868321036819, "nonfinite_introduced": 0}
+        ],
+        "numerics": "bf16 storage emulated on CPUExecutionProvider",
+        "divergences": [],
     }
     converted = onnx.load(str(output))
     assert converted.graph.initializer[0].data_type == onnx.TensorProto.BFLOAT16
@@ -189,12 +196,14 @@ def test_target_bf16_text_summary_says_partial(model: Path, capfd: pytest.Captur
     lines = out.splitlines()
     assert lines[0] == f"converted {model} -> {model.with_name('m.bf16.onnx')} (bf16, engine halfconv)"
     assert lines[2] == "  weights        100.0% of 12 float32 elements now bf16"
-    assert lines[6:8] == [
-        "  validation     partial (checker ok; no ORT session; no inputs)",
+    assert lines[6:10] == [
+        "  validation     partial (checker ok; not loaded in ORT; random inputs)",
+        "                 output 'Y': max abs error 0.0296, max rel error 0.00512",
+        "                 numbers: bf16 storage emulated on CPUExecutionProvider",
         f"                 skipped: {BF16_SKIPPED}",
     ]
-    assert TIME_LINE.fullmatch(lines[8]), lines[8]
-    assert len(lines) == 9
+    assert TIME_LINE.fullmatch(lines[10]), lines[10]
+    assert len(lines) == 11
 
 
 def test_target_bf16_in_a_fresh_process_prints_nothing_on_stderr(tmp_path: Path) -> None:
@@ -336,7 +345,9 @@ def test_json_summary(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
         "ort_provider": "CPUExecutionProvider",
         "inputs_from": "random",
         "skipped": [],
-        "outputs": [{"name": "Y", "max_abs_error": 0.0, "max_rel_error": 0.0, "nonfinite_introduced": 0}],
+        "outputs": [{"name": "Y", "max_abs_error": 0.00426483154296875, "max_rel_error": 0.000737494017755927, "nonfinite_introduced": 0}],
+        "numerics": "fp16 storage emulated on CPUExecutionProvider",
+        "divergences": [],
     }
     assert isinstance(summary["wall_time_s"], float) and summary["wall_time_s"] > 0
     assert summary["kept_nodes"] == [
@@ -379,8 +390,9 @@ def test_real_overflow_fails_validation_and_writes_nothing(tmp_path: Path, capfd
     assert (code, out) == (6, "")
     assert_one_error_line(
         err,
-        "Error: output 'Y' has 6 non-finite value(s) that the float32 model does not"
-        " - keep the overflowing ops in float32 with --keep-op/--keep-node, or pass --allow-nonfinite",
+        "Error: output 'Y' has 6 non-finite value(s) that the float32 model does not: node 'scale' (Mul): its output"
+        " 'M' reaches 1.87e+05 in float32, beyond float16's 65504, and has 6 non-finite value(s) once stored in 16 bits"
+        " - keep it in float32 with --keep-node scale, or pass --allow-nonfinite",
     )
     assert listing(tmp_path) == {"o.onnx"}
 
@@ -402,9 +414,10 @@ def test_real_overflow_with_allow_nonfinite(tmp_path: Path, capfd: pytest.Captur
 
     code, out, err = run(capfd, "convert", str(path), "--allow-nonfinite", "--force")
     assert (code, err) == (0, "")
-    assert out.splitlines()[6:8] == [
+    assert out.splitlines()[6:9] == [
         "  validation     passed (checker ok; CPUExecutionProvider; random inputs)",
         "                 output 'Y': max abs error 0, max rel error 0, 6 new non-finite",
+        "                 numbers: fp16 storage emulated on CPUExecutionProvider",
     ]
 
 
@@ -419,11 +432,19 @@ def test_keeping_the_overflowing_op_in_float32_passes(tmp_path: Path, capfd: pyt
 def test_explain_lists_float32_nodes_with_reasons(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "convert", str(model), "--explain")
     assert (code, err) == (0, "")
-    table = out.split("\n\n", 1)[1].splitlines()
-    assert table == [
+    kept, divergences = out.split("\n\n")[1:]
+    assert kept.splitlines() == [
         "1 node(s) keep float32:",
         "  NODE  OP   GRAPH  KEPT  SOURCE  REASON",
         "  exp0  Exp  main   node  policy  exp(x) overflows float16 (max 65504) for any x above 11.09",
+    ]
+    # Every value the fp16 model stores, against float32 on the same inputs, largest error first.
+    assert divergences.splitlines() == [
+        "no stored value diverges from float32 by more than 1% (3 compared); the largest:",
+        "  NODE  OP      VALUE      MAX |FP32|  NON-FINITE  MAX REL ERROR",
+        "  add0  Add     E (input)  4.32        0           0.000452",
+        "  mm    MatMul  X (input)  0.851       0           0.000286",
+        "  mm    MatMul  H          1.46        0           0.000247",
     ]
 
 
@@ -448,7 +469,12 @@ def test_explain_when_nothing_stays_float32(tmp_path: Path, capfd: pytest.Captur
     )
     code, out, err = run(capfd, "convert", str(path), "--explain")
     assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == "no node stays float32"
+    assert out.split("\n\n")[1:] == [
+        "no node stays float32",
+        "no stored value diverges from float32 by more than 1% (1 compared); the largest:\n"
+        "  NODE       OP   VALUE      MAX |FP32|  NON-FINITE  MAX REL ERROR\n"
+        "  (unnamed)  Add  X (input)  0.851       0           0.000286\n",
+    ]
 
 
 def test_everything_kept_is_nothing_to_convert(model: Path, capfd: pytest.CaptureFixture[str]) -> None:

@@ -13,13 +13,14 @@ from .. import conversion
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
 from ..report import format_bytes
 from ._command import Command
-from ._options import add_conversion_options, conversion_options
+from ._options import add_conversion_options, add_numerics_option, conversion_options
 
 
 def _convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the float32 .onnx model (never modified)")
     parser.add_argument("-o", "--output", type=Path, help="output path (default: MODEL.fp16.onnx beside the input)")
     add_conversion_options(parser)
+    add_numerics_option(parser)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--explain", action="store_true", help="list every node that stays float32 and why")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -63,7 +64,7 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
     if validation.status == "skipped":
         lines.append("  validation     NOT VALIDATED (--no-validate)")
     else:
-        where = validation.ort_provider or "no ORT session"
+        where = validation.ort_provider or "not loaded in ORT"
         lines.append(f"  validation     {validation.status} (checker ok; {where}; {validation.inputs_from or 'no'} inputs)")
         for output in validation.outputs:
             lines.append(
@@ -71,6 +72,8 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
                 f"max rel error {output.max_rel_error:.3g}"
                 + (f", {output.nonfinite_introduced} new non-finite" if output.nonfinite_introduced else "")
             )
+        if validation.numerics:
+            lines.append(f"                 numbers: {validation.numerics}")
         for reason in validation.skipped:
             lines.append(f"                 skipped: {reason}")
     for note in stats.notes:
@@ -79,7 +82,31 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
     if explain:
         lines.append("")
         lines.append(_explain_table(result))
+        if result.validation.divergences:
+            lines.append("")
+            lines.append(_divergence_table(result))
     return "\n".join(lines)
+
+
+_DIVERGENCES_SHOWN = 10
+
+
+def _divergence_table(result: ConversionResult) -> str:
+    """The stored values that diverge most from float32 (all diverged ones first, in graph order)."""
+    divergences = result.validation.divergences
+    diverged = [d for d in divergences if d.diverged]
+    shown = diverged[:_DIVERGENCES_SHOWN] or sorted(divergences, key=lambda d: -d.max_rel_error)[:_DIVERGENCES_SHOWN]
+    rows = [("NODE", "OP", "VALUE", "MAX |FP32|", "NON-FINITE", "MAX REL ERROR")]
+    for d in shown:
+        value = f"{d.value} (input)" if d.is_input else d.value
+        rows.append((d.node or "(unnamed)", d.op_type, value, f"{d.max_abs_float32:.3g}", str(d.nonfinite), f"{d.max_rel_error:.3g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    title = (
+        f"{len(diverged)} stored value(s) leave the float16 range or diverge by more than 1% from float32:"
+        if diverged
+        else f"no stored value diverges from float32 by more than 1% ({len(divergences)} compared); the largest:"
+    )
+    return "\n".join([title, *("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)])
 
 
 def _explain_table(result: ConversionResult) -> str:

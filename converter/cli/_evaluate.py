@@ -17,6 +17,7 @@ from ._options import (
     add_export_options,
     add_layout_option,
     add_measurement_options,
+    add_numerics_option,
     add_preprocessing_options,
     conversion_options,
     evaluation_options,
@@ -39,6 +40,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     add_preprocessing_options(parser)
     parser.add_argument("--json", action="store_true", help="print report.json on stdout instead of the table")
     add_measurement_options(parser)
+    add_numerics_option(parser)
 
 
 
@@ -61,6 +63,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     add_export_options(parser)
     add_conversion_options(parser)
     add_measurement_options(parser)
+    add_numerics_option(parser)
 
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "add_export_options",
     "add_layout_option",
     "add_measurement_options",
+    "add_numerics_option",
     "add_preprocessing_options",
     "conversion_options",
     "evaluation_options",
@@ -30,6 +31,7 @@ from ..core import PROVIDERS
 from ..datasets import DATA_DIR_ENV
 from ..evaluation import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
 from ..exporters import DEFAULT_OPSET, FRAMEWORKS, ExportOptions
+from ..numerics import NUMERICS
 
 _DATA_DIR_HELP = f"dataset folder (default: ${DATA_DIR_ENV}, then ~/.cache/halfconv/datasets)"
 
@@ -106,6 +108,20 @@ def _destination(args: argparse.Namespace) -> dict[str, Any]:
     return {"output": getattr(args, "output", None), "force": getattr(args, "force", False)}
 
 
+def add_numerics_option(parser: argparse.ArgumentParser) -> None:
+    """How the converted model's numbers are computed; shared by convert, evaluate and run."""
+    parser.add_argument(
+        "--numerics",
+        choices=NUMERICS,
+        default=NUMERICS[0],
+        help=(
+            "auto: on the CPU provider, emulate fp16 storage (round every stored value) so the figures are "
+            "what fp16 computes; on CUDA, run natively. native: ORT's own result (on the CPU, fp16 activations "
+            "are not rounded). emulated: always emulate"
+        ),
+    )
+
+
 def conversion_options(args: argparse.Namespace) -> ConvertOptions:
     return ConvertOptions(
         **_destination(args),
@@ -118,6 +134,8 @@ def conversion_options(args: argparse.Namespace) -> ConvertOptions:
         sample=args.sample,
         allow_nonfinite=args.allow_nonfinite,
         use_default_policy=args.use_default_policy,
+        numerics=args.numerics,
+        diagnose=getattr(args, "explain", False),
     )
 
 

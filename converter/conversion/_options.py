@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from ..core import UsageError, choices_text
+from ..numerics import NUMERICS
 
 TARGETS = ("fp16", "bf16")
 ENGINES = ("halfconv", "onnxconverter-common")
@@ -28,6 +29,8 @@ class ConvertOptions:
     sample: Path | None = None  # .npz of real inputs for the numeric check
     allow_nonfinite: bool = False  # accept inf/NaN that appear only after conversion
     use_default_policy: bool = True  # False drops the default keep-float32 table
+    numerics: str = "auto"  # one of NUMERICS: how the numeric check computes the converted model
+    diagnose: bool = False  # compare every stored value with float32 in validation (--explain)
 
     def check(self) -> None:
         """Raise UsageError for a value out of range or options that contradict each other."""
@@ -42,5 +45,7 @@ class ConvertOptions:
                 "--no-default-policy applies to the halfconv engine only",
                 "drop it or use --engine halfconv",
             )
+        if self.numerics not in NUMERICS:
+            raise UsageError(f"unknown numerics '{self.numerics}'", "use " + choices_text(NUMERICS))
         if not self.validate and self.sample is not None:
             raise UsageError("--sample and --no-validate are mutually exclusive", "drop one of them")

@@ -118,7 +118,9 @@ def _validate(input_path: Path, staged_path: Path, options: ConvertOptions) -> V
             input_path,
             staged_path,
             bfloat16=options.target == "bf16",
-            options=ValidationOptions(options.sample, options.allow_nonfinite),
+            options=ValidationOptions(
+                options.sample, options.allow_nonfinite, numerics=options.numerics, diagnose=options.diagnose
+            ),
         )
     except ValidationFailedError as error:
         core.check_input_model(input_path)

@@ -16,6 +16,8 @@ __all__ = [
 import dataclasses
 from typing import Any
 
+from ..numerics import NodeDivergence
+
 SCHEMA_VERSION = 1
 
 
@@ -83,6 +85,8 @@ class ValidationReport:
     outputs: tuple[OutputDifference, ...]
     inputs_from: str | None  # "random" or the --sample path
     skipped: tuple[str, ...]  # steps that did not run, each with its reason
+    numerics: str | None = None  # what computed the converted model's numbers, see halfconv.numerics
+    divergences: tuple[NodeDivergence, ...] = ()  # every stored value against float32 (--explain, or a failure)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +159,8 @@ class ConversionResult:
                 "inputs_from": self.validation.inputs_from,
                 "skipped": list(self.validation.skipped),
                 "outputs": [dataclasses.asdict(o) for o in self.validation.outputs],
+                "numerics": self.validation.numerics,
+                "divergences": [dataclasses.asdict(d) for d in self.validation.divergences],
             },
             "wall_time_s": round(self.wall_time_s, 4),
             "timings": {k: round(v, 4) for k, v in dataclasses.asdict(self.timings).items()}

@@ -2,18 +2,25 @@
 
 1. ``onnx.checker`` full check by path (works past 2 GiB and with external data), which
    includes strict shape and type inference;
-2. an ONNX Runtime CPU session loads the model;
-3. the float32 and converted models run on the same inputs (random within [0, 1) for
-   floats and {0, 1} for integers, or ``--sample FILE.npz``), and the maximum absolute
-   and relative error of every output is reported. Non-finite values that appear only in
-   the converted model fail validation unless allowed.
+2. an ONNX Runtime CPU session loads the model (or a CUDA one, for bfloat16, where the
+   CPU provider has no kernels);
+3. the float32 model and the converted model's numbers run on the same inputs (random
+   within [0, 1) for floats and {0, 1} for integers, or ``--sample FILE.npz``), and the
+   maximum absolute and relative error of every output is reported. On the CPU the
+   numbers come from the numerics model (float16 storage emulated, see
+   :mod:`halfconv.numerics`), because ORT's CPU provider never rounds float16
+   activations. Non-finite values that appear only in the converted model fail
+   validation unless allowed, naming the first node whose output leaves the float16
+   range or diverges.
 """
 
 from __future__ import annotations
 
 __all__ = ["ValidationOptions", "validate_converted"]
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +40,7 @@ from ..core import (
     ValidationFailedError,
     one_line,
 )
+from ..numerics import EmulatedModel, NodeDivergence, diverging_nodes, emulated_copy, numerics_label
 from ._results import OutputDifference, ValidationReport
 
 _BUG_HINT = "this is a halfconv bug; please report it, and try --keep-op on the op named"
@@ -43,6 +51,8 @@ class ValidationOptions:
     sample: Path | None = None
     allow_nonfinite: bool = False
     seed: int = 0
+    numerics: str = "auto"  # auto | emulated | native, see halfconv.numerics.NUMERICS
+    diagnose: bool = False  # compare every stored value with float32, for --explain
 
 
 def _cpu_session(path: Path) -> ort.InferenceSession:
@@ -61,7 +71,7 @@ def _converted_session(path: Path, bfloat16: bool) -> tuple[ort.InferenceSession
         if core.cuda_unavailable_reason() is None:
             return core.create_session(path, core.resolve_provider("cuda"), optimize=False), CUDA_PROVIDER
         return None, (
-            f"ORT load and numeric check: the CPU provider has no bfloat16 kernel ({error.what}) "
+            f"ORT load: the CPU provider has no bfloat16 kernel ({error.what}) "
             "and no CUDA provider could be created"
         )
     except InvalidModelError as error:
@@ -151,9 +161,15 @@ def _check(path: Path) -> None:
         raise ValidationFailedError(f"the converted model fails the ONNX checker: {one_line(error)}", _BUG_HINT) from None
 
 
-def _run_both(
-    reference: ort.InferenceSession, converted: ort.InferenceSession, options: ValidationOptions
-) -> tuple[list[object], list[object], str] | str:
+@dataclasses.dataclass(frozen=True)
+class _Ran:
+    reference: list[object]
+    converted: list[object]
+    inputs_from: str
+    feeds: dict[str, np.ndarray]
+
+
+def _run_both(reference: ort.InferenceSession, converted: ort.InferenceSession, options: ValidationOptions) -> _Ran | str:
     """Both models' outputs on the same inputs, or why the numeric check cannot run."""
     feeds, inputs_from = _inputs(reference, options)
     try:
@@ -172,7 +188,46 @@ def _run_both(
             f"the converted model fails at run time where the float32 model runs: {one_line(error)}",
             "this is a halfconv bug; please report it",
         ) from None
-    return reference_outputs, converted_outputs, inputs_from
+    return _Ran(reference_outputs, converted_outputs, inputs_from, feeds)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Numbers:
+    """The session whose outputs stand for the converted model, and what computed them."""
+
+    session: ort.InferenceSession | None
+    label: str
+    emulation: EmulatedModel | None  # for diagnosis
+
+
+@contextlib.contextmanager
+def _numbers(converted_path: Path, converted: ort.InferenceSession | None, provider: str | None, numerics: str) -> Iterator[_Numbers]:
+    emulate = numerics == "emulated" or (numerics == "auto" and provider != CUDA_PROVIDER)
+    if not emulate:
+        yield _Numbers(converted, numerics_label(False, provider or CPU_PROVIDER), None)
+        return
+    with emulated_copy(converted_path) as emulation:
+        if emulation is None:  # nothing stored in 16 bits: the model is its own numerics model
+            yield _Numbers(converted, numerics_label(False, provider or CPU_PROVIDER), None)
+            return
+        session = _cpu_session(emulation.path)
+        yield _Numbers(session, numerics_label(True, CPU_PROVIDER, emulation.stored), emulation)
+
+
+def _diagnose(reference_path: Path, numbers: _Numbers, feeds: dict[str, np.ndarray]) -> tuple[NodeDivergence, ...]:
+    emulation = numbers.emulation
+    if emulation is None or emulation.external_data:
+        return ()  # the native numbers cannot be looked into; external weights are not copied twice
+    return tuple(diverging_nodes(reference_path, emulation.path, emulation.rounded, feeds))
+
+
+def _nonfinite_error(worst: OutputDifference, divergences: tuple[NodeDivergence, ...]) -> ValidationFailedError:
+    what = f"output '{worst.name}' has {worst.nonfinite_introduced} non-finite value(s) that the float32 model does not"
+    first = next((d for d in divergences if d.diverged), None)
+    if first is None:
+        return ValidationFailedError(what, "keep the overflowing ops in float32 with --keep-op/--keep-node, or pass --allow-nonfinite")
+    keep = f"--keep-node {first.node}" if first.node else f"--keep-op {first.op_type}"
+    return ValidationFailedError(f"{what}: {first.describe()}", f"keep it in float32 with {keep}, or pass --allow-nonfinite")
 
 
 def validate_converted(
@@ -180,27 +235,27 @@ def validate_converted(
 ) -> ValidationReport:
     """Validate ``converted_path`` against ``reference_path``; raises ValidationFailedError."""
     _check(converted_path)
-    converted, provider = _converted_session(converted_path, bfloat16)
-    if converted is None:
-        return ValidationReport("partial", True, None, (), None, (str(provider),))
+    converted, loaded_on = _converted_session(converted_path, bfloat16)
+    skipped: tuple[str, ...] = () if converted is not None else (str(loaded_on),)
+    provider = loaded_on if converted is not None else None
     try:
         reference = _cpu_session(reference_path)
     except HalfconvError as error:
-        skipped = f"numeric check: ONNX Runtime cannot load the float32 model ({error.what})"
-        return ValidationReport("partial", True, provider, (), None, (skipped,))
-    ran = _run_both(reference, converted, options)
-    if isinstance(ran, str):
-        return ValidationReport("partial", True, provider, (), "random", (ran,))
-    reference_outputs, converted_outputs, inputs_from = ran
-    names = [o.name for o in reference.get_outputs()]
-    differences = tuple(
-        d for d in (_compare(n, r, c) for n, r, c in zip(names, reference_outputs, converted_outputs)) if d is not None
-    )
-    introduced = [d for d in differences if d.nonfinite_introduced]
-    if introduced and not options.allow_nonfinite:
-        worst = introduced[0]
-        raise ValidationFailedError(
-            f"output '{worst.name}' has {worst.nonfinite_introduced} non-finite value(s) that the float32 model does not",
-            "keep the overflowing ops in float32 with --keep-op/--keep-node, or pass --allow-nonfinite",
-        )
-    return ValidationReport("passed", True, provider, differences, inputs_from, ())
+        skipped += (f"numeric check: ONNX Runtime cannot load the float32 model ({error.what})",)
+        return ValidationReport("partial", True, provider, (), None, skipped)
+    with _numbers(converted_path, converted, provider, options.numerics) as numbers:
+        if numbers.session is None:
+            skipped += (f"numeric check: --numerics {options.numerics} needs the converted model to run",)
+            return ValidationReport("partial", True, provider, (), None, skipped)
+        ran = _run_both(reference, numbers.session, options)
+        if isinstance(ran, str):
+            return ValidationReport("partial", True, provider, (), "random", (*skipped, ran), numbers.label)
+        names = [o.name for o in reference.get_outputs()]
+        differences = tuple(d for d in map(_compare, names, ran.reference, ran.converted) if d is not None)
+        introduced = [d for d in differences if d.nonfinite_introduced]
+        failing = bool(introduced) and not options.allow_nonfinite
+        divergences = _diagnose(reference_path, numbers, ran.feeds) if failing or options.diagnose else ()
+    if failing:
+        raise _nonfinite_error(introduced[0], divergences)
+    status = "partial" if skipped else "passed"
+    return ValidationReport(status, True, provider, differences, ran.inputs_from, skipped, numbers.label, divergences)

@@ -1,0 +1,50 @@
+"""The numerics model of a model file, written where ONNX Runtime can load it."""
+
+from __future__ import annotations
+
+__all__ = ["EmulatedModel", "emulated_copy"]
+
+import contextlib
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx_ir as ir
+
+from .. import core
+from ._emulate import emulation_model, stored_types
+from ._types import RoundedValue
+
+
+@dataclasses.dataclass(frozen=True)
+class EmulatedModel:
+    path: Path  # the numerics model, in a temporary folder
+    rounded: tuple[RoundedValue, ...]  # the main graph's rounded values, in graph order
+    stored: str  # "fp16" or "bf16": the type it emulates (the first, should a model mix them)
+    external_data: bool  # its weights are in an external data file
+
+
+@contextlib.contextmanager
+def emulated_copy(path: Path) -> Iterator[EmulatedModel | None]:
+    """The numerics model of the model at ``path``, in a temporary folder, for the duration.
+
+    Yields None when the model stores no float16 or bfloat16 value (a float32 model is its
+    own numerics model). The model at ``path`` is read, never written.
+    """
+    loaded = core.load_model(path)
+    stored = stored_types(loaded.model)
+    if not stored:
+        yield None
+        return
+    rounded = emulation_model(loaded.model)
+    with tempfile.TemporaryDirectory(prefix="halfconv-numerics-") as folder:
+        target = Path(folder) / path.name
+        # Float32 weights take twice the bytes of float16 ones: past protobuf's limit they go
+        # to external data, as conversion writes them.
+        external = core.tensor_bytes(loaded.model) > core.EXTERNAL_DATA_THRESHOLD_BYTES or bool(loaded.external_files)
+        if external:
+            ir.save(loaded.model, target, external_data=f"{target.name}.data")
+        else:
+            ir.save(loaded.model, target)
+        yield EmulatedModel(target, rounded, "fp16" if ir.DataType.FLOAT16 in stored else "bf16", external)
