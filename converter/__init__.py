@@ -9,6 +9,7 @@ layer over this public surface.
 from __future__ import annotations
 
 __all__ = [
+    "AccuracyGateError",
     "ConversionError",
     "ConversionResult",
     "ConversionStats",
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING
 
 from .conversion import ConversionResult, ConversionStats, ConvertOptions, ValidationReport
 from .core import (
+    AccuracyGateError,
     ConversionError,
     DatasetError,
     ExportError,

@@ -125,3 +125,11 @@ def test_no_assert_guards_runtime_invariants() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert found == []
+
+
+def test_every_subpackage_is_packaged() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((SOURCE.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {f"{PACKAGE}.{p.parent.name}" for p in SOURCE.glob("*/__init__.py")} | {PACKAGE}
+    assert listed == folders

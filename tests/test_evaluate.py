@@ -270,7 +270,8 @@ def test_full_mnist_through_the_cli_with_cpu_fallback(
     lines = out.splitlines()
     assert lines[0] == "evaluated mnist test: 10,000 of 10,000 images"
     assert lines[1] == f"  provider  {CPU} (requested auto), onnxruntime {ort.__version__}"
-    assert lines[2] == (
+    assert lines[2] == f"  numerics  fp16 storage emulated on {CPU}"
+    assert lines[3] == (
         f"  WARNING   CPU FALLBACK: requested 'auto' but ran on {CPU} - CUDA unavailable: {reason}. "
         "All latency figures are CPU figures, not GPU figures."
     )
@@ -682,7 +683,24 @@ def test_provider_auto_falls_back_to_cpu(
     assert report["provider"]["fallback_reason"] == f"CUDA unavailable: {reason}"
 
 
-def test_bf16_model_on_the_cpu_is_a_provider_error(
+def test_bf16_model_on_the_cpu_runs_through_its_numerics_model(
+    mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    # The CPU provider has no bfloat16 kernels: the accuracy comes from bfloat16 storage
+    # emulated on the CPU, and the model's own latency cannot be measured there.
+    bf16 = tmp_path / "model.bf16.onnx"
+    convert(mnist.fp32, ConvertOptions(output=bf16, target="bf16"))
+    report = evaluate_ok(capfd, bf16, tmp_path / "r", "--dataset", "mnist", "--baseline", mnist.fp32, "--limit", "1000")
+    assert_valid(report)
+    assert "fp16" not in report
+    assert report["bf16"]["numerics"] == f"bf16 storage emulated on {CPU}"
+    assert report["fp32"]["numerics"] == f"float32 on {CPU}"
+    assert report["bf16"]["latency"] == []
+    assert report["bf16"]["latency_note"] == "ONNX Runtime cannot run model.bf16.onnx on this provider, so its latency was not measured"
+    assert abs(report["accuracy_delta_pp"]) < 1.0
+
+
+def test_bf16_model_with_native_numerics_on_the_cpu_is_a_provider_error(
     mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], cuda_missing: str
 ) -> None:
     # The model is valid: the CPU provider has no bfloat16 MatMul. That is exit 10, not "invalid model".
@@ -692,7 +710,8 @@ def test_bf16_model_on_the_cpu_is_a_provider_error(
         "CPUExecutionProvider cannot run model.bf16.onnx: Could not find an implementation for Gemm(13) node "
         "with name 'matmul/MatMulAddFusion' - run it on a provider that has kernels for its types (bfloat16 needs --provider cuda)"
     )
-    assert_fails(capfd, tmp_path, [bf16, "--dataset", "mnist", "--baseline", mnist.fp32, "--provider", "auto"], 10, message)
+    argv = [bf16, "--dataset", "mnist", "--baseline", mnist.fp32, "--provider", "auto", "--numerics", "native"]
+    assert_fails(capfd, tmp_path, argv, 10, message)
 
 
 def test_latency_uses_io_binding_on_the_cpu(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,6 +150,10 @@ def baseline_report() -> EvaluationReport:
         logit_diff_counts=(1200, 5400, 21000, 52000, 19500, 800, 100),
         size_ratio=860_160 / 1_703_936,
         latency_ratio=((1, 0.52 / 0.41), (8, 2.1 / 1.9), (64, 13.1 / 12.5), (256, 50.2 / 48.0)),
+        flips_to_wrong=11,
+        flips_to_right=9,
+        mcnemar_p=0.8238029479980483,
+        delta_ci95_pp=(-0.10979401915015297, 0.06980201755047291),
     )
     return EvaluationReport(
         created="2025-01-31T12:00:00Z",
@@ -483,6 +487,8 @@ def test_console_with_baseline() -> None:
         "  accuracy                    90.71%        90.69%  -0.02 pp",
         "  correct               9,071/10,000  9,069/10,000  agreement 99.81%",
         "  non-finite                       0             0  19 predictions differ",
+        "  flips                                             11 right to wrong, 9 wrong to right",
+        "  95% interval                                      -0.11 to +0.07 pp, McNemar p 0.824",
         "  size                       1.6 MiB     840.0 KiB  0.50x",
         "  p50 batch 1               0.410 ms      0.520 ms  1.27x (slower)",
         "  p50 batch 8                1.90 ms       2.10 ms  1.11x (slower)",

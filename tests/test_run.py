@@ -64,17 +64,19 @@ def test_run_on_onnx_model(mnist_onnx: Path, tmp_path: Path, capfd: pytest.Captu
     code, out, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "500", "--provider", "cpu", "--report-dir", str(report_dir), *fast)
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[:5] == [
+    assert lines[:7] == [
         f"[1/2] converted {mnist_onnx} -> {report_dir / 'lr.fp16.onnx'} (3 nodes converted, 0 kept float32, 2 casts; validation passed)",
         "[2/2] evaluated on mnist test (500 images, CPUExecutionProvider)",
         "",
         "accuracy   fp32 90.20%   fp16 90.20%   change 0.00 pp   agreement 100.00%",
+        "paired     0 right to wrong, 0 wrong to right; 95% interval -0.39 to +0.39 pp; McNemar p = 1",
+        "numerics   fp16 storage emulated on CPUExecutionProvider",
         # The fp16 size includes its metadata's path to the source, ../../run0/lr.onnx.
         "size       0.52x of fp32 (16,353 vs 31,614 bytes)",
     ]
     # The latency ratio is the one figure that varies from run to run.
-    assert re.fullmatch(r"latency    \d+\.\d\dx of fp32 at batch 16 \(p50, CPUExecutionProvider\)", lines[5]), lines[5]
-    assert lines[6:] == [f"report     {report_dir / 'report.html'}"]
+    assert re.fullmatch(r"latency    \d+\.\d\dx of fp32 at batch 16 \(p50, CPUExecutionProvider\)", lines[7]), lines[7]
+    assert lines[8:] == [f"report     {report_dir / 'report.html'}"]
     assert sorted(p.name for p in report_dir.iterdir()) == ["lr.fp16.onnx", "report.html", "report.json", "report.md"]
     report = json.loads((report_dir / "report.json").read_text())
     assert report["dataset"]["num_images"] == 500 and report["baseline_source"] == "--baseline"
@@ -151,8 +153,10 @@ def test_run_on_reference_model(tmp_path: Path, capfd: pytest.CaptureFixture[str
     shutil.copyfile(REFERENCE, model)
     code, out, err = run(capfd, "run", str(model), "--dataset", "mnist", "--limit", "1000", "--provider", "cpu", "--report-dir", str(tmp_path / "r"), *fast)
     assert (code, err) == (0, "")
-    assert out.splitlines()[3:5] == [
+    assert out.splitlines()[3:7] == [
         "accuracy   fp32 97.80%   fp16 97.80%   change 0.00 pp   agreement 100.00%",
+        "paired     0 right to wrong, 0 wrong to right; 95% interval -0.20 to +0.20 pp; McNemar p = 1",
+        "numerics   fp16 storage emulated on CPUExecutionProvider",
         "size       0.50x of fp32 (412,898 vs 819,578 bytes)",
     ]
     report = json.loads((tmp_path / "r" / "report.json").read_text())

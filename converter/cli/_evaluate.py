@@ -25,6 +25,12 @@ from ._options import (
 )
 
 
+def _gate(report: EvaluationReport, args: argparse.Namespace) -> None:
+    if args.max_drop is not None:
+        sys.stdout.flush()
+        evaluation.accuracy_gate(report, args.max_drop)
+
+
 def _warn_fallback(report: EvaluationReport) -> None:
     if report.provider.fallback_reason:
         sys.stdout.flush()
@@ -55,6 +61,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     else:
         print(format_console(report))
         print(f"report: {report_dir / 'report.html'} (also report.md, report.json)")
+    _gate(report, args)
     return 0
 
 
@@ -87,12 +94,19 @@ def _run_run(args: argparse.Namespace) -> int:
             f"accuracy   fp32 {fp32.accuracy:.2%}   {converted.role} {converted.accuracy:.2%}   "
             f"change {format_pp(comparison.accuracy_delta_pp)}   agreement {comparison.agreement:.2%}"
         )
+        low, high = comparison.delta_ci95_pp
+        print(
+            f"paired     {comparison.flips_to_wrong} right to wrong, {comparison.flips_to_right} wrong to right; "
+            f"95% interval {low:+.2f} to {high:+.2f} pp; McNemar p = {comparison.mcnemar_p:.3g}"
+        )
+        print(f"numerics   {converted.numerics}")
         print(f"size       {comparison.size_ratio:.2f}x of fp32 ({converted.size_bytes:,} vs {fp32.size_bytes:,} bytes)")
         ratios = dict(comparison.latency_ratio)
         largest = max((p.batch_size for p in converted.latency), default=None)
         if largest is not None and largest in ratios:
             print(f"latency    {ratios[largest]:.2f}x of fp32 at batch {largest} (p50, {report.provider.actual})")
     print(f"report     {outcome.paths.html}")
+    _gate(report, args)
     return 0
 
 

@@ -54,6 +54,16 @@ def _shape(text: str) -> tuple[int, ...]:
     return _integers(text.replace("x", ","), "a shape", "1,28,28")
 
 
+def _percentage_points(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of percentage points, e.g. 0.5") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value:g} is not from 0 to 100 percentage points")
+    return value
+
+
 def _floats(values: list[float] | None) -> tuple[float, ...] | None:
     return tuple(values) if values else None
 
@@ -204,6 +214,12 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs before each latency measurement (default: 10)")
     parser.add_argument("--iters", type=int, default=50, help="timed runs per batch size (default: 50)")
     parser.add_argument("--report-dir", type=Path, help="where to write the report (default: reports/<model stem>/)")
+    parser.add_argument(
+        "--max-drop",
+        type=_percentage_points,
+        metavar="PP",
+        help="exit 14 (after writing the report) when the converted model's accuracy is more than PP percentage points below fp32's",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -231,4 +247,5 @@ def evaluation_options(args: argparse.Namespace, *, preprocessing: bool = True) 
         warmup=args.warmup,
         iters=args.iters,
         progress=progress_enabled(args),
+        numerics=args.numerics,
     )

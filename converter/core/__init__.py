@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 from . import _errors
 from ._errors import EXIT_CODES as EXIT_CODES
 from ._errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from ._errors import AccuracyGateError as AccuracyGateError
 from ._errors import ConversionError as ConversionError
 from ._errors import DatasetError as DatasetError
 from ._errors import ExportError as ExportError

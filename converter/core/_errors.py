@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "EXIT_CODES",
     "EXIT_INTERRUPTED",
+    "AccuracyGateError",
     "ConversionError",
     "DatasetError",
     "ExportError",
@@ -111,6 +112,12 @@ class IncompatibleModelError(HalfconvError):
 # Ctrl-C or SIGTERM: the shell's convention for a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
 
+class AccuracyGateError(HalfconvError):
+    """The converted model's accuracy is further below float32's than --max-drop allows."""
+
+    exit_code = 14
+
+
 EXIT_CODES: dict[type[HalfconvError], int] = {
     cls: cls.exit_code
     for cls in (
@@ -126,5 +133,6 @@ EXIT_CODES: dict[type[HalfconvError], int] = {
         ExportError,
         MissingDependencyError,
         IncompatibleModelError,
+        AccuracyGateError,
     )
 }

@@ -16,10 +16,13 @@ __all__ = [
     "EvaluationReport",
     "LatencyPoint",
     "ModelEvaluation",
+    "PairedAccuracy",
     "Preprocessing",
     "ProviderInfo",
+    "accuracy_gate",
     "evaluate",
     "find_baseline",
+    "paired_accuracy",
     "preprocess",
 ]
 
@@ -38,6 +41,7 @@ from ._results import (
     Preprocessing,
     ProviderInfo,
 )
+from ._stats import PairedAccuracy, accuracy_gate, paired_accuracy
 
 if TYPE_CHECKING:
     from ._pipeline import evaluate, find_baseline

@@ -18,6 +18,7 @@ import onnxruntime as ort
 from ..core import IncompatibleModelError
 from . import _preprocess
 from ._results import Comparison, LatencyPoint, ModelEvaluation
+from ._stats import paired_accuracy
 
 
 class ProgressBar:
@@ -133,6 +134,7 @@ def compare(
     model_logits: np.ndarray,
     baseline_predictions: np.ndarray,
     model_predictions: np.ndarray,
+    labels: np.ndarray,
 ) -> Comparison:
     finite = np.isfinite(baseline_logits) & np.isfinite(model_logits)
     diff = np.abs(model_logits.astype(np.float64) - baseline_logits.astype(np.float64))[finite]
@@ -141,6 +143,7 @@ def compare(
     p50 = {p.batch_size: p.p50_ms for p in baseline.latency}
     ratios = tuple((p.batch_size, p.p50_ms / p50[p.batch_size]) for p in model.latency if p.batch_size in p50 and p50[p.batch_size] > 0)
     agree = baseline_predictions == model_predictions
+    paired = paired_accuracy(labels, baseline_predictions, model_predictions)
     return Comparison(
         accuracy_delta_pp=(model.accuracy - baseline.accuracy) * 100.0,
         agreement=float(agree.mean()),
@@ -151,6 +154,10 @@ def compare(
         logit_diff_counts=tuple(int(c) for c in counts),
         size_ratio=model.size_bytes / baseline.size_bytes if baseline.size_bytes else float("nan"),
         latency_ratio=ratios,
+        flips_to_wrong=paired.to_wrong,
+        flips_to_right=paired.to_right,
+        mcnemar_p=paired.mcnemar_p,
+        delta_ci95_pp=paired.delta_ci95_pp,
     )
 
 

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from ..core import PROVIDERS, UsageError, choices_text
+from ..numerics import NUMERICS
 
 LAYOUTS = ("auto", "nchw", "nhwc", "flat")
 DEFAULT_LATENCY_BATCH_SIZES = (1, 32, 256)
@@ -30,6 +31,7 @@ class EvaluateOptions:
     warmup: int = 10  # untimed runs before each latency measurement
     iters: int = 50  # timed runs per batch size
     progress: bool = False  # progress bars on stderr
+    numerics: str = "auto"  # one of NUMERICS: on the CPU, "auto" emulates fp16 storage for the accuracy figures
 
     def check(self) -> None:
         """Raise UsageError for a value out of range."""
@@ -45,5 +47,7 @@ class EvaluateOptions:
             raise UsageError("--latency-batch-sizes needs positive sizes", "e.g. --latency-batch-sizes 1,32,256")
         if self.provider not in PROVIDERS:
             raise UsageError(f"unknown provider '{self.provider}'", "use " + choices_text(PROVIDERS))
+        if self.numerics not in NUMERICS:
+            raise UsageError(f"unknown numerics '{self.numerics}'", "use " + choices_text(NUMERICS))
         if self.layout not in LAYOUTS:
             raise UsageError(f"unknown layout '{self.layout}'", "use " + choices_text(LAYOUTS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["evaluate", "find_baseline"]
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -15,8 +16,9 @@ import onnx
 import onnxruntime as ort
 
 from .. import core
-from ..core import CPU_PROVIDER, ORT_ERRORS, IncompatibleModelError, ResolvedProvider, one_line
+from ..core import CPU_PROVIDER, ORT_ERRORS, IncompatibleModelError, ProviderError, ResolvedProvider, one_line
 from ..datasets import Dataset, load_dataset
+from ..numerics import emulated_copy, numerics_label
 from . import _measure, _preprocess
 from ._facts import conversion_facts, converted_role, precision, sha256
 from ._options import EvaluateOptions
@@ -37,7 +39,9 @@ class _Candidate:
     path: Path
     proto: onnx.ModelProto
     external_files: tuple[Path, ...]
-    session: ort.InferenceSession
+    session: ort.InferenceSession | None  # the model itself, timed for latency; None where it cannot run
+    numbers: ort.InferenceSession  # what computes its accuracy: the session, or its numerics model's
+    numerics: str  # what the numbers are, in words
     signature: _preprocess.ModelSignature
 
 
@@ -86,15 +90,32 @@ def _check_same_signature(baseline: _Candidate, model: _Candidate) -> None:
         )
 
 
-def _candidate(role: str, path: Path, provider: ResolvedProvider) -> _Candidate:
+def _candidate(
+    role: str, path: Path, provider: ResolvedProvider, numerics: str, stack: contextlib.ExitStack
+) -> _Candidate:
     proto, external = core.read_model_proto(path)
-    session = core.create_session(path, provider)
-    signature = _preprocess.read_signature(session, path.name)
-    return _Candidate(role, path, proto, external, session, signature)
+    emulate = numerics == "emulated" or (numerics == "auto" and provider.actual == CPU_PROVIDER)
+    emulation = stack.enter_context(emulated_copy(path)) if emulate else None
+    try:
+        session: ort.InferenceSession | None = core.create_session(path, provider)
+    except ProviderError:
+        if emulation is None:
+            raise
+        session = None  # e.g. bfloat16 on the CPU: its numbers can be emulated, its speed not measured
+    if emulation is not None:
+        numbers = core.create_session(emulation.path, provider)
+        label = numerics_label(True, provider.actual, emulation.stored)
+    elif session is not None:
+        numbers = session
+        label = f"float32 on {provider.actual}" if role == "fp32" else numerics_label(False, provider.actual, role)
+    else:
+        raise ProviderError(f"{provider.actual} cannot run {path.name}", "pass --numerics auto or emulated")
+    signature = _preprocess.read_signature(numbers, path.name)
+    return _Candidate(role, path, proto, external, session, numbers, label, signature)
 
 
 def _candidates(
-    model_path: Path, options: EvaluateOptions, notes: list[str]
+    model_path: Path, options: EvaluateOptions, notes: list[str], stack: contextlib.ExitStack
 ) -> tuple[list[_Candidate], str | None, ResolvedProvider]:
     """The baseline (when there is one) and the model, each with its session, and the provider."""
     proto, _ = core.read_model_proto(model_path)
@@ -109,9 +130,9 @@ def _candidates(
     if provider.fallback_reason:
         notes.append(f"requested provider '{options.provider}' ran on the CPU: {provider.fallback_reason}")
     if baseline_path is None:
-        return [_candidate("model", model_path, provider)], None, provider
-    baseline = _candidate("fp32", Path(baseline_path), provider)
-    model = _candidate(converted_role(proto), model_path, provider)
+        return [_candidate("model", model_path, provider, options.numerics, stack)], None, provider
+    baseline = _candidate("fp32", Path(baseline_path), provider, options.numerics, stack)
+    model = _candidate(converted_role(proto), model_path, provider, options.numerics, stack)
     _check_same_signature(baseline, model)
     return [baseline, model], baseline_source, provider
 
@@ -143,19 +164,20 @@ def _measure_candidate(
     count, classes = len(labels), len(dataset.class_names)
     try:
         with _measure.ProgressBar(f"{candidate.role} accuracy", count, options.progress) as bar:
-            logits = _measure.run_dataset(candidate.session, candidate.signature, x, options.batch_size, plan.fixed_batch, bar)
+            logits = _measure.run_dataset(candidate.numbers, candidate.signature, x, options.batch_size, plan.fixed_batch, bar)
         if logits.shape[1] != classes:
             raise IncompatibleModelError(
                 f"{candidate.path.name} outputs {logits.shape[1]} classes but {dataset.name} has {classes}",
                 "pick the dataset the model was trained on",
             )
         sizes, latency_note = _latency_sizes(options, plan)
+        session = candidate.session
+        if session is None:
+            sizes, latency_note = (), f"ONNX Runtime cannot run {candidate.path.name} on this provider, so its latency was not measured"
+        points = []
         with _measure.ProgressBar(f"{candidate.role} latency", len(sizes), options.progress) as bar:
-            points = []
             for size in sizes:
-                points.append(
-                    _measure.measure_latency(candidate.session, candidate.signature, x, size, device, options.warmup, options.iters)
-                )
+                points.append(_measure.measure_latency(session, candidate.signature, x, size, device, options.warmup, options.iters))
                 bar.update(1)
     except ORT_ERRORS as error:
         raise IncompatibleModelError(
@@ -177,6 +199,7 @@ def _measure_candidate(
         latency=tuple(points),
         latency_note=latency_note,
         conversion=conversion_facts(candidate.proto),
+        numerics=candidate.numerics,
     )
     return _Measured(evaluation, logits, predictions, plan)
 
@@ -221,13 +244,14 @@ def evaluate(model_path: str | Path, options: EvaluateOptions, *, test_set: Data
     options.check()
     model_path = Path(model_path)
     notes: list[str] = []
-    candidates, baseline_source, provider = _candidates(model_path, options, notes)
-    dataset = test_set or load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
-    available = int(dataset.labels.shape[0])
-    count = min(options.limit, available) if options.limit else available
-    images, labels = dataset.images[:count], dataset.labels[:count].astype(np.int64)
-
-    measured = [_measure_candidate(c, images, labels, dataset, options, provider.device) for c in candidates]
+    with contextlib.ExitStack() as stack:
+        candidates, baseline_source, provider = _candidates(model_path, options, notes, stack)
+        dataset = test_set or load_dataset(options.dataset, "test", data_dir=options.data_dir, progress=options.progress)
+        available = int(dataset.labels.shape[0])
+        count = min(options.limit, available) if options.limit else available
+        images, labels = dataset.images[:count], dataset.labels[:count].astype(np.int64)
+        measured = [_measure_candidate(c, images, labels, dataset, options, provider.device) for c in candidates]
+        session_options = _provider_info(options, provider, candidates[-1].numbers)
     evaluations = tuple(m.evaluation for m in measured)
     if provider.actual == CPU_PROVIDER and any(m.precision.startswith(("float16", "bfloat16")) for m in evaluations):
         notes.append(_CPU_FP16_NOTE)
@@ -235,7 +259,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions, *, test_set: Data
     if len(measured) == 2:
         baseline, model = measured
         comparison = _measure.compare(
-            baseline.evaluation, model.evaluation, baseline.logits, model.logits, baseline.predictions, model.predictions
+            baseline.evaluation, model.evaluation, baseline.logits, model.logits, baseline.predictions, model.predictions, labels
         )
         if baseline.plan != model.plan:
             notes.append(
@@ -246,7 +270,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions, *, test_set: Data
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         tool_versions=_tool_versions(),
         dataset=DatasetInfo(dataset.name, dataset.split, count, available, dataset.class_names, dataset.files),
-        provider=_provider_info(options, provider, candidates[-1].session),
+        provider=session_options,
         preprocessing=measured[-1].plan,
         models=evaluations,
         comparison=comparison,

@@ -99,6 +99,7 @@ class ModelEvaluation:
     latency: tuple[LatencyPoint, ...]
     latency_note: str | None  # e.g. why some batch sizes were not measured
     conversion: ConversionFacts | None
+    numerics: str = ""  # what computed its accuracy, see halfconv.numerics (e.g. "fp16 storage emulated on ...")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +113,10 @@ class Comparison:
     logit_diff_counts: tuple[int, ...]
     size_ratio: float  # fp16 bytes / fp32 bytes
     latency_ratio: tuple[tuple[int, float], ...]  # (batch size, fp16 p50 / fp32 p50)
+    flips_to_wrong: int = 0  # images fp32 classifies right and the converted model wrong
+    flips_to_right: int = 0  # images fp32 classifies wrong and the converted model right
+    mcnemar_p: float = 1.0  # exact two-sided McNemar test on the images where exactly one is right
+    delta_ci95_pp: tuple[float, float] = (0.0, 0.0)  # 95% interval of the accuracy change (Agresti-Min)
 
 
 @dataclasses.dataclass(frozen=True)

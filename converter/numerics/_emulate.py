@@ -167,8 +167,8 @@ class _Emulator:
         """Outputs that the converted model gives in float16 keep that type (exactly: already rounded)."""
         for index, value in enumerate(list(graph.outputs)):
             original = self.output_types[index]
-            if original not in STORED_TYPES:
-                continue
+            if original not in STORED_TYPES or _dtype(value) == original:
+                continue  # not 16-bit, or still the model's own 16-bit value (a graph input passed through)
             name = value.name or f"output_{index}"
             value.name = self._unique(f"{name}.float")
             narrow = self._cast(value, original, f"{name}_output")

@@ -25,6 +25,16 @@ class EmulatedModel:
     external_data: bool  # its weights are in an external data file
 
 
+def _ensure_types(model: ir.Model) -> None:
+    """Element types for values the file does not annotate (a model from another tool), so every stored value is found."""
+    if all(v.type is not None for g in core.all_graphs(model) for n in g for v in n.outputs if v.name):
+        return
+    from onnx_ir.passes.common import ShapeInferencePass
+
+    # Lenient: a model ORT runs may still fail strict inference; what stays unknown is not rounded.
+    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+
+
 @contextlib.contextmanager
 def emulated_copy(path: Path) -> Iterator[EmulatedModel | None]:
     """The numerics model of the model at ``path``, in a temporary folder, for the duration.
@@ -33,6 +43,7 @@ def emulated_copy(path: Path) -> Iterator[EmulatedModel | None]:
     own numerics model). The model at ``path`` is read, never written.
     """
     loaded = core.load_model(path)
+    _ensure_types(loaded.model)
     stored = stored_types(loaded.model)
     if not stored:
         yield None

@@ -18,6 +18,9 @@ def format_console(report: EvaluationReport) -> str:
         f"  provider  {provider.actual} (requested {provider.requested}), onnxruntime {provider.ort_version}"
         + (f", {provider.device_name}" if provider.device_name else ""),
     ]
+    numbers = report.models[-1].numerics
+    if numbers:
+        lines.append(f"  numerics  {numbers}")
     lines += [f"  WARNING   {w}" for w in report_warnings(report)]
     table = key_figures(report)
     rows = [table.header, *table.rows]

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..evaluation import EvaluationReport, ModelEvaluation
+from ..evaluation import Comparison, EvaluationReport, ModelEvaluation
 from ._format import (
     CPU_PROVIDER,
     format_bytes,
@@ -54,6 +54,11 @@ def report_warnings(report: EvaluationReport) -> list[str]:
             found.append(
                 f"{model.role} ({Path(model.path).name}) produced {model.nonfinite_outputs:,} "
                 "non-finite output values (inf or NaN)."
+            )
+        if "activations were not rounded" in model.numerics:
+            found.append(
+                f"{model.role} ran with --numerics native on {provider.actual}, which never rounds fp16 activations: "
+                "its accuracy is not what fp16 computes (overflow and rounding between ops are invisible)."
             )
     return found
 
@@ -106,9 +111,12 @@ def _summary(report: EvaluationReport) -> str:
             f"The {fp16.role} model reaches {format_percent(fp16.accuracy)} top-1 accuracy against "
             f"{format_percent(fp32.accuracy)} for fp32 ({format_pp(comparison.accuracy_delta_pp)}); "
             f"the two agree on {format_percent(comparison.agreement)} of {images}. "
+            f"{_paired_text(comparison)} "
             f"It is {format_ratio(comparison.size_ratio)} the size "
             f"({format_bytes(fp16.size_bytes)} vs {format_bytes(fp32.size_bytes)})."
         )
+        if fp16.numerics:
+            text += f" Its accuracy figures: {fp16.numerics}."
         for batch, ratio in comparison.latency_ratio[:1]:
             slow, fast = latency_point(fp32, batch), latency_point(fp16, batch)
             if slow is not None and fast is not None:
@@ -127,6 +135,15 @@ def _summary(report: EvaluationReport) -> str:
         point = model.latency[0]
         text += f" At batch {point.batch_size}, its p50 latency is {format_ms(point.p50_ms)} ms on {provider}."
     return text + " There is no baseline to compare with."
+
+
+def _paired_text(comparison: Comparison) -> str:
+    low, high = comparison.delta_ci95_pp
+    return (
+        f"{comparison.flips_to_wrong:,} image(s) went from right to wrong and {comparison.flips_to_right:,} from wrong "
+        f"to right (exact McNemar p = {comparison.mcnemar_p:.3g}); the 95% interval of the change is "
+        f"{low:+.2f} to {high:+.2f} pp."
+    )
 
 
 def key_figures(report: EvaluationReport) -> Table:
@@ -154,6 +171,7 @@ def key_figures(report: EvaluationReport) -> Table:
             (f"{m.nonfinite_outputs:,}" for m in models),
             f"{comparison.disagreements:,} predictions differ" if comparison else "",
         ),
+        *_paired_rows(comparison, len(models)),
         row(
             "size",
             (format_bytes(m.size_bytes) for m in models),
@@ -178,6 +196,17 @@ def key_figures(report: EvaluationReport) -> Table:
             )
         )
     return Table(header, tuple(rows), numeric=tuple(range(1, len(models) + 1)))
+
+
+def _paired_rows(comparison: Comparison | None, count: int) -> list[tuple[str, ...]]:
+    if comparison is None:
+        return []
+    low, high = comparison.delta_ci95_pp
+    blank = ("",) * count
+    return [
+        ("flips", *blank, f"{comparison.flips_to_wrong:,} right to wrong, {comparison.flips_to_right:,} wrong to right"),
+        ("95% interval", *blank, f"{low:+.2f} to {high:+.2f} pp, McNemar p {comparison.mcnemar_p:.3g}"),
+    ]
 
 
 def _setup_sections(report: EvaluationReport) -> list[Section]:
@@ -240,6 +269,7 @@ def _models_section(report: EvaluationReport) -> Section:
         ("file", [Code(m.path) for m in models]),
         ("sha256", [Code(m.sha256) for m in models]),
         ("precision", [m.precision for m in models]),
+        ("numerics", [m.numerics or "-" for m in models]),
         ("size", [f"{format_bytes(m.size_bytes)} ({m.size_bytes:,} bytes)" for m in models]),
         ("accuracy", [format_percent(m.accuracy) for m in models]),
         ("correct", [f"{m.correct:,}/{m.total:,}" for m in models]),
@@ -264,6 +294,10 @@ def _comparison_section(report: EvaluationReport) -> Section | None:
         ("max |logit difference|", f"{comparison.max_abs_logit_diff:.3g}"),
         ("mean |logit difference|", f"{comparison.mean_abs_logit_diff:.3g}"),
         (f"size ratio ({role} / fp32)", format_ratio(comparison.size_ratio)),
+        (f"fp32 right, {role} wrong", f"{comparison.flips_to_wrong:,}"),
+        (f"fp32 wrong, {role} right", f"{comparison.flips_to_right:,}"),
+        ("exact McNemar p (two-sided)", f"{comparison.mcnemar_p:.3g}"),
+        ("95% interval of the change (Agresti-Min)", f"{comparison.delta_ci95_pp[0]:+.2f} to {comparison.delta_ci95_pp[1]:+.2f} pp"),
     ]
     rows += [(f"p50 latency ratio, batch {b}", format_speed(r)) for b, r in comparison.latency_ratio]
     return Section("Comparison", (Table(("", ""), tuple(rows)),))

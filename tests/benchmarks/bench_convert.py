@@ -97,6 +97,13 @@ if engine == "halfconv":
     start = time.perf_counter()
     result = convert(source, ConvertOptions(output=output, keep_ops=keep, validate=validate, force=True))
     phases = {"load": result.timings.load_s, "plan+rewrite": result.timings.convert_s, "cast+write": result.timings.write_s, "validate": result.timings.validate_s}
+elif engine == "session":
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    start = time.perf_counter()
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    phases = {"session": time.perf_counter() - start}
 else:
     import onnx
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in onnx.load(str(source), load_external_data=False).graph.initializer)
@@ -158,8 +165,14 @@ def main() -> None:
                 ("halfconv (--no-validate)", run_engine("halfconv", chain, work / "chain.hc.onnx", "Softmax", False)),
                 ("onnxconverter-common", run_engine("occ", chain, work / "chain.occ.onnx", "Softmax", False)),
                 ("floor: onnx.load + onnx.save, no conversion", run_engine("copy", chain, work / "chain.copy.onnx", "", False)),
+                ("ORT CPU session build of the fp32 model", run_engine("session", chain, work / "unused.onnx", "", False)),
             ]
             report(f"(a) chain of {CHAIN_NODES:,} nodes, --keep-op Softmax", rows)
+            validated, session = rows[0][1], rows[-1][1]
+            print(
+                f"  halfconv validated: {validated['seconds'] / session['seconds']:.1f}x ORT's fp32 session build "
+                f"({validated['seconds']:.2f} s vs {session['seconds']:.2f} s)"
+            )
         if args.only in (None, "big"):
             big = work / "big.onnx"
             make_big(big)

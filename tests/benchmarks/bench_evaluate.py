@@ -10,7 +10,11 @@ on ORT's CPU provider at batch size 256:
 - halfconv: ``halfconv.evaluate`` of the model alone, with one latency run at batch 1
   (no warm-up): session, preprocessing, the accuracy pass, top-1 and per-class accuracy,
   the file's sha256, and the report object.
-Best of ``--repeats`` runs each, alternating the two; figures are printed, never asserted.
+Then the cost of true fp16 numbers on the CPU: the same ``halfconv.evaluate`` of each
+model converted to fp16, with ``--numerics native`` (ORT's CPU result, whose fp16
+activations are never rounded) and with ``--numerics emulated`` (the numerics model,
+built in a temporary folder, computes the accuracy; latency still times the fp16 model).
+Best of ``--repeats`` runs each, alternating; figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -74,9 +78,9 @@ def bare(model_path: Path, images: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs).argmax(axis=1)
 
 
-def with_halfconv(model_path: Path, data: halfconv.Dataset) -> float:
+def with_halfconv(model_path: Path, data: halfconv.Dataset, numerics: str = "auto") -> float:
     options = halfconv.EvaluateOptions(
-        dataset=data.name, provider="cpu", batch_size=BATCH, latency_batch_sizes=(1,), warmup=0, iters=1
+        dataset=data.name, provider="cpu", batch_size=BATCH, latency_batch_sizes=(1,), warmup=0, iters=1, numerics=numerics
     )
     return halfconv.evaluate(model_path, options, test_set=data).models[0].accuracy
 
@@ -112,6 +116,18 @@ def main() -> None:
             if not np.isclose(accuracy, float((predictions == data.labels).mean())):
                 raise SystemExit("both loops must reach the same accuracy")
             print(f"{dataset:<9} {model_path.stem[:14]:<14} {bare_s:>8.3f} {ours_s:>11.3f} {100 * (ours_s / bare_s - 1):>+8.1f}%")
+        print(f"\n{'dataset':<9} {'fp16 model':<14} {'native s':>9} {'emulated s':>11} {'cost':>7}")
+        for dataset, model_path in (("mnist", REPO / "models" / "demo_cnn" / "model.onnx"), ("cifar10", cifar_path)):
+            data = halfconv.load_dataset(dataset, "test", data_dir=args.data_dir, download=False)
+            fp16 = Path(tmp) / f"{model_path.stem}.{dataset}.fp16.onnx"
+            halfconv.convert(model_path, halfconv.ConvertOptions(output=fp16, force=True))
+            native_s = emulated_s = float("inf")
+            for _ in range(args.repeats):
+                seconds, _ = best_of(1, lambda path=fp16, d=data: with_halfconv(path, d, "native"))
+                native_s = min(native_s, seconds)
+                seconds, _ = best_of(1, lambda path=fp16, d=data: with_halfconv(path, d, "emulated"))
+                emulated_s = min(emulated_s, seconds)
+            print(f"{dataset:<9} {model_path.stem[:14]:<14} {native_s:>9.3f} {emulated_s:>11.3f} {emulated_s / native_s:>6.2f}x")
     print(f"\n{len(data.labels):,} images per pass, batch {BATCH}, best of {args.repeats}; CPUExecutionProvider; "
           f"{os.cpu_count()} cores, python {sys.version.split()[0]}")
 
