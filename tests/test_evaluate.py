@@ -1004,3 +1004,93 @@ def test_recorded_layout_does_not_mask_a_dataset_mismatch(tmp_path: Path, capfd:
     assert code == 13
     assert err.startswith("Error: cifar.onnx expects input (N, 32, 32, 3) but mnist images are 28x28")
     assert not (tmp_path / "r").exists()
+
+
+# -- fp16 numbers on the CPU --------------------------------------------------------------------
+
+
+def _rescaled(weights: np.ndarray, bias: np.ndarray, scale: float) -> onnx.ModelProto:
+    """The classifier with its logits computed scale times too large, then scaled back.
+
+    With a power of two the float32 function is exactly the same; the hidden values pass
+    float16's 65504 once scale times the logits does.
+    """
+    nodes = [
+        helper.make_node("Flatten", ["input"], ["flat"], name="flatten", axis=1),
+        helper.make_node("MatMul", ["flat", "W"], ["mm"], name="matmul"),
+        helper.make_node("Add", ["mm", "b"], ["big"], name="add"),
+        helper.make_node("Mul", ["big", "s"], ["logits"], name="unscale"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "rescaled",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        [
+            numpy_helper.from_array((weights * scale).astype(np.float32), "W"),
+            numpy_helper.from_array((bias * scale).astype(np.float32), "b"),
+            numpy_helper.from_array(np.array([1 / scale], np.float32), "s"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_an_overflowing_model_gets_the_accuracy_fp16_storage_gives(
+    mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], mnist_test: _datasets.Dataset
+) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    fp32 = save(_rescaled(mnist.weights, mnist.bias, 2.0**15), tmp_path / "big" / "model.onnx")
+    fp16 = Path(convert(fp32, ConvertOptions(allow_nonfinite=True)).output_path)
+    limit = 300
+    emulated = evaluate_ok(capfd, fp16, tmp_path / "emulated", "--dataset", "mnist", "--limit", str(limit))
+    native = evaluate_ok(capfd, fp16, tmp_path / "native", "--dataset", "mnist", "--limit", str(limit), "--numerics", "native")
+    assert_valid(emulated)
+    assert emulated["fp16"]["numerics"] == f"fp16 storage emulated on {CPU}"
+    assert native["fp16"]["numerics"] == f"native ({CPU}; fp16 activations were not rounded)"
+
+    # What fp16 really computes: ONNX's reference evaluator runs every op of the fp16 model in fp16.
+    x = mnist_test.images[:limit].reshape(limit, -1).astype(np.float32) / np.float32(255)
+    (logits,) = ReferenceEvaluator(str(fp16)).run(None, {"input": x})
+    reference = np.argmax(np.nan_to_num(logits, nan=-np.inf), axis=1)
+    labels = mnist_test.labels[:limit]
+    assert emulated["fp16"]["correct"] == int((reference == labels).sum())
+    assert emulated["fp16"]["nonfinite_outputs"] == int((~np.isfinite(logits)).sum()) > 0
+    # The float32 model is unchanged by the rescaling; fp16 collapses, and ORT's CPU result hides it.
+    assert emulated["fp32"]["correct"] == native["fp32"]["correct"] == native["fp16"]["correct"]
+    assert emulated["accuracy_delta_pp"] < -20
+    assert emulated["comparison"]["mcnemar_p"] < 1e-6
+    assert emulated["comparison"]["delta_ci95_pp"][1] < -20
+
+
+def test_max_drop_fails_with_exit_14_after_writing_the_report(
+    mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fp32 = save(_rescaled(mnist.weights, mnist.bias, 2.0**15), tmp_path / "big" / "model.onnx")
+    fp16 = Path(convert(fp32, ConvertOptions(allow_nonfinite=True)).output_path)
+    report_dir = tmp_path / "gate"
+    code, out, err = run(capfd, fp16, "--dataset", "mnist", "--limit", "300", "--provider", "cpu", "--report-dir", report_dir, *FAST, "--max-drop", "1")
+    assert code == 14
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    drop = -report["accuracy_delta_pp"]
+    low, high = report["comparison"]["delta_ci95_pp"]
+    assert err == (
+        f"Error: fp16 accuracy {report['fp16']['accuracy']:.2%} is {drop:.2f} pp below fp32 {report['fp32']['accuracy']:.2%}, "
+        f"more than --max-drop 1 (95% interval of the change {low:+.2f} to {high:+.2f} pp, "
+        f"McNemar p = {report['comparison']['mcnemar_p']:.3g}) - keep the sensitive nodes in float32 "
+        "(see halfconv convert --explain); the report was written\n"
+    )
+    assert out.splitlines()[-1] == f"report: {report_dir / 'report.html'} (also report.md, report.json)"
+
+
+def test_max_drop_passes_when_fp16_keeps_its_accuracy(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    report = evaluate_ok(capfd, mnist.fp16, tmp_path / "r", "--dataset", "mnist", "--limit", "300", "--max-drop", "0")
+    assert report["accuracy_delta_pp"] == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "101", "lots"])
+def test_max_drop_out_of_range_is_a_usage_error(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], value: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(mnist.fp16), "--dataset", "mnist", "--max-drop", value])
+    assert exit_info.value.code == 2
+    assert "argument --max-drop" in capfd.readouterr().err
