@@ -18,9 +18,10 @@ from __future__ import annotations
 
 __all__ = ["ValidationOptions", "validate_converted"]
 
+import concurrent.futures
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -201,14 +202,17 @@ class _Numbers:
 
 
 @contextlib.contextmanager
-def _numbers(converted_path: Path, converted: ort.InferenceSession | None, provider: str | None, numerics: str) -> Iterator[_Numbers]:
+def _numbers(
+    converted_path: Path, converted: Callable[[], ort.InferenceSession | None], provider: str, numerics: str
+) -> Iterator[_Numbers]:
+    """The session whose outputs stand for the converted model's: its numerics model's, or (native) its own."""
     emulate = numerics == "emulated" or (numerics == "auto" and provider != CUDA_PROVIDER)
     if not emulate:
-        yield _Numbers(converted, numerics_label(False, provider or CPU_PROVIDER), None)
+        yield _Numbers(converted(), numerics_label(False, provider), None)
         return
     with emulated_copy(converted_path) as emulation:
         if emulation is None:  # nothing stored in 16 bits: the model is its own numerics model
-            yield _Numbers(converted, numerics_label(False, provider or CPU_PROVIDER), None)
+            yield _Numbers(converted(), numerics_label(False, provider), None)
             return
         session = _cpu_session(emulation.path)
         yield _Numbers(session, numerics_label(True, CPU_PROVIDER, emulation.stored), emulation)
@@ -230,24 +234,60 @@ def _nonfinite_error(worst: OutputDifference, divergences: tuple[NodeDivergence,
     return ValidationFailedError(f"{what}: {first.describe()}", f"keep it in float32 with {keep}, or pass --allow-nonfinite")
 
 
+def _expected_provider(bfloat16: bool) -> str:
+    """Where the converted model will load: the CPU, or CUDA for bfloat16 where CUDA works."""
+    return CUDA_PROVIDER if bfloat16 and core.cuda_unavailable_reason() is None else CPU_PROVIDER
+
+
 def validate_converted(
     reference_path: Path, converted_path: Path, *, bfloat16: bool, options: ValidationOptions
 ) -> ValidationReport:
-    """Validate ``converted_path`` against ``reference_path``; raises ValidationFailedError."""
+    """Validate ``converted_path`` against ``reference_path``; raises ValidationFailedError.
+
+    ONNX Runtime builds the converted model's session in a second thread while this one
+    builds the numerics model and runs both models: on big float16 graphs that session is
+    the slowest step (ORT adds float32 fallbacks around every float16 node), and ORT
+    releases the GIL while it works.
+    """
     _check(converted_path)
-    converted, loaded_on = _converted_session(converted_path, bfloat16)
-    skipped: tuple[str, ...] = () if converted is not None else (str(loaded_on),)
-    provider = loaded_on if converted is not None else None
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfconv-ort-load")
+    try:
+        loading = pool.submit(_converted_session, converted_path, bfloat16)
+        try:
+            return _validate_numbers(reference_path, converted_path, bfloat16, options, loading)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            loading.result()  # a model ORT cannot load is the error to report, whatever else failed
+            raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _validate_numbers(
+    reference_path: Path,
+    converted_path: Path,
+    bfloat16: bool,
+    options: ValidationOptions,
+    loading: concurrent.futures.Future[tuple[ort.InferenceSession | None, str | None]],
+) -> ValidationReport:
+    def loaded() -> tuple[tuple[str, ...], str | None]:
+        converted, loaded_on = loading.result()
+        return (() if converted is not None else (str(loaded_on),)), (loaded_on if converted is not None else None)
+
     try:
         reference = _cpu_session(reference_path)
     except HalfconvError as error:
+        skipped, provider = loaded()
         skipped += (f"numeric check: ONNX Runtime cannot load the float32 model ({error.what})",)
         return ValidationReport("partial", True, provider, (), None, skipped)
-    with _numbers(converted_path, converted, provider, options.numerics) as numbers:
+    with _numbers(converted_path, lambda: loading.result()[0], _expected_provider(bfloat16), options.numerics) as numbers:
         if numbers.session is None:
+            skipped, provider = loaded()
             skipped += (f"numeric check: --numerics {options.numerics} needs the converted model to run",)
             return ValidationReport("partial", True, provider, (), None, skipped)
         ran = _run_both(reference, numbers.session, options)
+        skipped, provider = loaded()
         if isinstance(ran, str):
             return ValidationReport("partial", True, provider, (), "random", (*skipped, ran), numbers.label)
         names = [o.name for o in reference.get_outputs()]

@@ -27,8 +27,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import onnxruntime as ort
@@ -68,24 +70,65 @@ _ORT_NO_KERNEL: type[Exception] = _ort_errors.NotImplemented
 _CUDA_HINT = "install the CUDA and cuDNN libraries (pip install 'halfconv[cuda]') or use --provider cpu"
 
 
-@contextlib.contextmanager
-def _captured_fd2() -> Iterator[list[str]]:
-    """Capture what native code writes to file descriptor 2; the text is in the list afterwards."""
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as sink:
-        try:
-            saved = os.dup(2)
-        except OSError:  # no usable stderr (a daemon): nothing to capture
+class _Fd2Capture:
+    """File descriptor 2 sent to one temporary file while any session is being built.
+
+    Sessions may be built in several threads at once (validation builds the converted
+    model's session beside the numerics model's): the first capture redirects the
+    descriptor, the last one restores it, and each reads back what was written meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: int | None = None
+        self._sink: IO[bytes] | None = None
+
+    def _start(self) -> int | None:
+        with self._lock:
+            if self._users == 0:
+                try:
+                    saved = os.dup(2)
+                except OSError:  # no usable stderr (a daemon): nothing to capture
+                    return None
+                self._sink = tempfile.TemporaryFile()
+                os.dup2(self._sink.fileno(), 2)
+                self._saved = saved
+            self._users += 1
+            current = self._sink
+            return os.lseek(current.fileno(), 0, os.SEEK_END) if current is not None else None
+
+    def _stop(self, start: int) -> str:
+        with self._lock:
+            sink = self._sink
+            text = ""
+            if sink is not None:
+                end = os.lseek(sink.fileno(), 0, os.SEEK_END)
+                text = os.pread(sink.fileno(), end - start, start).decode(errors="replace")
+            self._users -= 1
+            if self._users == 0 and self._saved is not None:
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                if sink is not None:
+                    sink.close()
+                self._saved, self._sink = None, None
+            return text
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[list[str]]:
+        """Capture what native code writes to file descriptor 2; the text is in the list afterwards."""
+        captured: list[str] = []
+        start = self._start()
+        if start is None:
             yield captured
             return
         try:
-            os.dup2(sink.fileno(), 2)
             yield captured
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode(errors="replace"))
+            captured.append(self._stop(start))
+
+
+_captured_fd2 = _Fd2Capture()
 
 
 def _reason_from_log(log: str) -> str:
