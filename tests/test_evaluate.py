@@ -1095,3 +1095,10 @@ def test_max_drop_out_of_range_is_a_usage_error(mnist: Trained, tmp_path: Path, 
         main(["evaluate", str(mnist.fp16), "--dataset", "mnist", "--max-drop", value])
     assert exit_info.value.code == 2
     assert "argument --max-drop" in capfd.readouterr().err
+
+
+def test_a_float32_model_alone_says_it_ran_in_float32(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    for numerics in ("auto", "native"):
+        report = evaluate_ok(capfd, mnist.fp32, tmp_path / numerics, "--dataset", "mnist", "--limit", "100", "--numerics", numerics)
+        assert report["model"]["numerics"] == f"float32 on {CPU}"
+        assert not any("not rounded" in note for note in report["notes"])

@@ -107,7 +107,9 @@ def _candidate(
         label = numerics_label(True, provider.actual, emulation.stored)
     elif session is not None:
         numbers = session
-        label = f"float32 on {provider.actual}" if role == "fp32" else numerics_label(False, provider.actual, role)
+        stored = precision(proto)
+        sixteen_bit = "fp16" if stored.startswith("float16") else "bf16" if stored.startswith("bfloat16") else None
+        label = numerics_label(False, provider.actual, sixteen_bit) if sixteen_bit else f"float32 on {provider.actual}"
     else:
         raise ProviderError(f"{provider.actual} cannot run {path.name}", "pass --numerics auto or emulated")
     signature = _preprocess.read_signature(numbers, path.name)
