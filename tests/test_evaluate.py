@@ -37,7 +37,7 @@ import trained_models
 from environment import require_datasets
 from halfconv.cli import main
 from halfconv.conversion import ConvertOptions, convert
-from halfconv.core import ProviderError, UsageError, _runtime
+from halfconv.core import AccuracyGateError, ProviderError, UsageError, _runtime
 from halfconv.datasets import _download
 from halfconv.datasets import _load as _datasets
 from halfconv.evaluation import EvaluateOptions, evaluate
@@ -1053,7 +1053,8 @@ def test_an_overflowing_model_gets_the_accuracy_fp16_storage_gives(
     x = mnist_test.images[:limit].reshape(limit, -1).astype(np.float32) / np.float32(255)
     with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
         (logits,) = ReferenceEvaluator(str(fp16)).run(None, {"input": x})
-    reference = np.argmax(np.nan_to_num(logits, nan=-np.inf), axis=1)
+    comparable = np.nan_to_num(logits, nan=-np.inf)
+    reference = np.where(np.all(comparable == -np.inf, axis=1), -1, np.argmax(comparable, axis=1))  # all NaN: no class
     labels = mnist_test.labels[:limit]
     assert emulated["fp16"]["correct"] == int((reference == labels).sum())
     assert emulated["fp16"]["nonfinite_outputs"] == int((~np.isfinite(logits)).sum()) > 0
@@ -1102,3 +1103,25 @@ def test_a_float32_model_alone_says_it_ran_in_float32(mnist: Trained, tmp_path: 
         report = evaluate_ok(capfd, mnist.fp32, tmp_path / numerics, "--dataset", "mnist", "--limit", "100", "--numerics", numerics)
         assert report["model"]["numerics"] == f"float32 on {CPU}"
         assert not any("not rounded" in note for note in report["notes"])
+
+
+def test_max_drop_without_a_baseline_is_refused_before_anything_runs(
+    mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    alone = tmp_path / "alone.onnx"
+    shutil.copyfile(mnist.fp32, alone)
+    message = "--max-drop needs a float32 baseline to compare with - pass --baseline FP32.onnx"
+    assert_fails(capfd, tmp_path, [alone, "--dataset", "mnist", "--max-drop", "1"], 2, message)
+
+
+def test_a_drop_of_exactly_max_drop_passes(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from halfconv.evaluation import accuracy_gate
+
+    report = evaluate(mnist.fp16, EvaluateOptions(dataset="mnist", provider="cpu", limit=200, iters=1, warmup=0, latency_batch_sizes=(1,)))
+    converted = report.converted
+    assert converted is not None
+    # One image fewer out of 200 is a drop of 0.5 pp, which float arithmetic makes 0.5000000000000004.
+    worse = dataclasses.replace(report, models=(report.models[0], dataclasses.replace(converted, correct=report.models[0].correct - 1)))
+    accuracy_gate(worse, 0.5)
+    with pytest.raises(AccuracyGateError, match=r"is 0\.50 pp below"):
+        accuracy_gate(worse, 0.49)

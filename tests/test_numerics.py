@@ -672,3 +672,36 @@ def test_convert_with_float16_io_of_an_input_that_is_also_an_output(tmp_path: Pa
     _, target = converted(tmp_path, build(PASSTHROUGH), keep_io_types=False)
     feeds = {"X": np.array([[300.0, 1.0, 0.5, 2.0]] * 2, np.float32)}
     assert_same_numbers(run_numerics(target, feeds), run_reference(target, feeds), rtol=0.0)
+
+
+def test_an_input_with_a_default_keeps_its_type_in_the_numerics_model(tmp_path: Path) -> None:
+    # IR >= 4: W is an input that callers may feed, with an initializer as its default.
+    proto = build(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        defaults (float16[2,2] X, float16[2,2] W) => (float16[2,2] Y) {
+          Y = MatMul(X, W)
+        }
+        """,
+        W=np.full((2, 2), 300.0, np.float16),
+    )
+    path = tmp_path / "defaults.fp16.onnx"
+    onnx.save(onnx.shape_inference.infer_shapes(proto), str(path))
+    feeds = {"X": np.full((2, 2), 200.0, np.float16), "W": np.full((2, 2), 300.0, np.float16)}
+    with emulated_copy(path) as emulated:
+        assert emulated is not None
+        assert io_signature(emulated.path) == io_signature(path)
+    numerics = run_numerics(path, feeds)
+    np.testing.assert_array_equal(numerics["Y"], np.full((2, 2), np.inf, np.float16))  # 2 * 200 * 300 > 65504
+    np.testing.assert_array_equal(numerics["Y"], run_reference(path, feeds)["Y"])
+
+
+def test_the_range_that_counts_is_the_stored_types() -> None:
+    from halfconv.numerics import NodeDivergence
+
+    def divergence(stored: str) -> NodeDivergence:
+        return NodeDivergence("h", "fc1", "Gemm", False, stored, 1.2e5, 0, 0.001)
+
+    assert divergence("float16").out_of_range and divergence("float16").diverged
+    assert not divergence("bfloat16").out_of_range and not divergence("bfloat16").diverged
+    assert "beyond float16's 65504" in divergence("float16").describe()

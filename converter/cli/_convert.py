@@ -68,8 +68,12 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
         lines.append(f"  validation     {validation.status} (checker ok; {where}; {validation.inputs_from or 'no'} inputs)")
         for output in validation.outputs:
             lines.append(
-                f"                 output '{output.name}': max abs error {output.max_abs_error:.3g}, "
-                f"max rel error {output.max_rel_error:.3g}"
+                f"                 output '{output.name}': "
+                + (
+                    "no element is finite in both models"
+                    if output.max_abs_error is None or output.max_rel_error is None
+                    else f"max abs error {output.max_abs_error:.3g}, max rel error {output.max_rel_error:.3g}"
+                )
                 + (f", {output.nonfinite_introduced} new non-finite" if output.nonfinite_introduced else "")
             )
         if validation.numerics:

@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import evaluation
+from .. import core, evaluation
+from ..core import UsageError
 from ..evaluation import EvaluationReport
 from ..report import default_report_dir, format_console, format_pp, report_json_text, write_report
 from ._command import Command
@@ -52,6 +53,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    if args.max_drop is not None and args.baseline is None:
+        proto, _ = core.read_model_proto(args.model)
+        if evaluation.find_baseline(args.model, proto)[0] is None:
+            raise UsageError("--max-drop needs a float32 baseline to compare with", "pass --baseline FP32.onnx")
     report = evaluation.evaluate(args.model, evaluation_options(args))
     report_dir = args.report_dir or default_report_dir(args.model)
     write_report(report, report_dir)

@@ -72,8 +72,8 @@ class OutputDifference:
     """Difference between the float32 and the converted model on one output."""
 
     name: str
-    max_abs_error: float
-    max_rel_error: float  # max |ref - out| divided by max |ref|
+    max_abs_error: float | None  # None when no element is finite in both models
+    max_rel_error: float | None  # max |ref - out| divided by max |ref|
     nonfinite_introduced: int  # elements finite in the reference but not in the converted model
 
 

@@ -147,7 +147,7 @@ def _compare(name: str, reference: object, converted: object) -> OutputDifferenc
     both = ref_finite & np.isfinite(out)
     nonfinite = int(np.count_nonzero(ref_finite & ~np.isfinite(out)))
     if not both.any():
-        return OutputDifference(name, 0.0, 0.0, nonfinite)
+        return OutputDifference(name, None, None, nonfinite)  # no element is finite in both: no error to give
     diff = np.abs(ref[both] - out[both])
     max_abs = float(diff.max())
     scale = float(np.abs(ref[both]).max())
@@ -201,18 +201,29 @@ class _Numbers:
     emulation: EmulatedModel | None  # for diagnosis
 
 
+def _stored_label(path: Path) -> str | None:
+    """"fp16" or "bf16" when the model stores 16-bit float values, else None."""
+    proto = onnx.load(str(path), load_external_data=False)
+    types = {t.data_type for t in proto.graph.initializer} | {
+        v.type.tensor_type.elem_type for v in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info)
+    }
+    if onnx.TensorProto.FLOAT16 in types:
+        return "fp16"
+    return "bf16" if onnx.TensorProto.BFLOAT16 in types else None
+
+
 @contextlib.contextmanager
 def _numbers(
     converted_path: Path, converted: Callable[[], ort.InferenceSession | None], provider: str, numerics: str
 ) -> Iterator[_Numbers]:
     """The session whose outputs stand for the converted model's: its numerics model's, or (native) its own."""
     emulate = numerics == "emulated" or (numerics == "auto" and provider != CUDA_PROVIDER)
-    if not emulate:
-        yield _Numbers(converted(), numerics_label(False, provider), None)
-        return
-    with emulated_copy(converted_path) as emulation:
-        if emulation is None:  # nothing stored in 16 bits: the model is its own numerics model
-            yield _Numbers(converted(), numerics_label(False, provider), None)
+    with emulated_copy(converted_path) if emulate else contextlib.nullcontext() as emulation:
+        if emulation is None:
+            # Native numbers, or nothing stored in 16 bits (the model is its own numerics model).
+            stored = _stored_label(converted_path)
+            label = numerics_label(False, provider, stored) if stored else f"float32 on {provider}"
+            yield _Numbers(converted(), label, None)
             return
         session = _cpu_session(emulation.path)
         yield _Numbers(session, numerics_label(True, CPU_PROVIDER, emulation.stored), emulation)
@@ -256,6 +267,9 @@ def validate_converted(
         try:
             return _validate_numbers(reference_path, converted_path, bfloat16, options, loading)
         except KeyboardInterrupt:
+            # The load cannot be cancelled, and file descriptor 2 is captured until it ends:
+            # wait, so that "interrupted" reaches the terminal.
+            concurrent.futures.wait([loading])
             raise
         except BaseException:
             loading.result()  # a model ORT cannot load is the error to report, whatever else failed

@@ -161,9 +161,17 @@ def _probe_model() -> bytes:
     return data
 
 
-@functools.lru_cache(maxsize=1)
+_PROBE_LOCK = threading.Lock()
+
+
 def cuda_unavailable_reason() -> str | None:
-    """None when a CUDA provider session can really be created here, else ORT's reason."""
+    """None when a CUDA provider session can really be created here, else ORT's reason (probed once)."""
+    with _PROBE_LOCK:  # validation may ask from two threads at once
+        return _probe_cuda()
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_cuda() -> str | None:
     if CUDA_PROVIDER not in ort.get_available_providers():
         return f"this onnxruntime build ({ort.__version__}) has no CUDA provider; install onnxruntime-gpu"
     options = ort.SessionOptions()

@@ -118,8 +118,13 @@ def measure_latency(
     )
 
 
+NO_PREDICTION = -1  # a row whose logits are all NaN or -inf names no class, so it is never right
+
+
 def top1(logits: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, float, tuple[float, ...]]:
-    predictions = np.argmax(np.nan_to_num(logits, nan=-np.inf), axis=1)
+    comparable = np.nan_to_num(logits, nan=-np.inf)
+    predictions = np.argmax(comparable, axis=1)
+    predictions[np.all(comparable == -np.inf, axis=1)] = NO_PREDICTION
     correct = predictions == labels
     per_class = tuple(
         float(correct[labels == c].mean()) if np.any(labels == c) else float("nan") for c in range(classes)

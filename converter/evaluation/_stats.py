@@ -62,8 +62,9 @@ def accuracy_gate(report: EvaluationReport, max_drop_pp: float) -> None:
     baseline, converted, comparison = report.baseline, report.converted, report.comparison
     if baseline is None or converted is None or comparison is None:
         raise UsageError("--max-drop needs a float32 baseline to compare with", "pass --baseline FP32.onnx")
-    drop = -comparison.accuracy_delta_pp
-    if drop > max_drop_pp:
+    # From the image counts, so that a drop of exactly the limit passes despite float rounding.
+    drop = (baseline.correct - converted.correct) * 100.0 / baseline.total
+    if round(drop, 9) > max_drop_pp:
         low, high = comparison.delta_ci95_pp
         raise AccuracyGateError(
             f"{converted.role} accuracy {converted.accuracy:.2%} is {drop:.2f} pp below fp32 {baseline.accuracy:.2%}, "

@@ -42,7 +42,7 @@ def _divergence(value: RoundedValue, reference: np.ndarray, stored: np.ndarray) 
     diff = float(np.abs(ref[both] - out[both]).max()) if both.any() else 0.0
     rel = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
     nonfinite = int(np.count_nonzero(finite & ~np.isfinite(out)))
-    return NodeDivergence(value.reference, value.node, value.op_type, value.is_input, scale, nonfinite, rel)
+    return NodeDivergence(value.reference, value.node, value.op_type, value.is_input, value.stored, scale, nonfinite, rel)
 
 
 def diverging_nodes(

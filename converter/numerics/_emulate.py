@@ -139,12 +139,14 @@ class _Emulator:
     def _graph(self, graph: ir.Graph, is_main: bool) -> None:
         for value in graph.initializers.values():
             stored = _dtype(value)
+            if is_main and value.is_graph_input():
+                continue  # an input with a default value keeps the interface's type, like any input
             if stored in STORED_TYPES and value.const_value is not None:
                 value.const_value = self._widen_tensor(value.const_value, value.name or "")
                 value.type = ir.TensorType(_FLOAT)
         for value in list(graph.inputs):
             stored = _dtype(value)
-            if stored not in STORED_TYPES or value.is_initializer():
+            if stored not in STORED_TYPES or (value.is_initializer() and not is_main):
                 continue
             if is_main:
                 # The model's interface stays float16: a Cast to float32 is exact.
