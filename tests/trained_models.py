@@ -16,25 +16,8 @@ Forward = Callable[[np.ndarray], np.ndarray]
 
 
 def train_softmax_regression(images: np.ndarray, labels: np.ndarray, epochs: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression by minibatch SGD on pixels scaled to [0, 1]."""
-    rng = np.random.default_rng(seed)
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    classes = int(labels.max()) + 1
-    weights = np.zeros((x.shape[1], classes), np.float32)
-    bias = np.zeros(classes, np.float32)
-    onehot = np.eye(classes, dtype=np.float32)[labels]
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), 128):
-            idx = order[start : start + 128]
-            logits = x[idx] @ weights + bias
-            logits -= logits.max(axis=1, keepdims=True)
-            probs = np.exp(logits)
-            probs /= probs.sum(axis=1, keepdims=True)
-            grad = (probs - onehot[idx]) / len(idx)
-            weights -= 0.5 * (x[idx].T @ grad)
-            bias -= 0.5 * grad.sum(axis=0)
-    return weights, bias
+    """Multinomial logistic regression by minibatch SGD on pixels scaled to [0, 1], at rate 0.5."""
+    return train_softmax_regression_at_rate(images, labels, learning_rate=0.5, epochs=epochs, seed=seed)
 
 
 def linear_classifier(weights: np.ndarray, bias: np.ndarray, input_shape: list[int | str], *, softmax: bool = False) -> onnx.ModelProto:
