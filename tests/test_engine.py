@@ -669,7 +669,7 @@ def test_everything_kept_raises(tmp_path: Path) -> None:
 
 def test_out_of_range_constants_are_clamped_and_flushed(tmp_path: Path) -> None:
     proto, feeds = ranges_model()
-    src, out, result = convert_model(proto, tmp_path)
+    src, out, result = convert_model(proto, tmp_path, clamp_weights=True)
 
     stats = result.stats
     # big, nbig: 1 each; cbig: 2. tiny, ctiny: 1 each.
@@ -714,7 +714,7 @@ def test_same_named_constants_in_sibling_branches_are_all_counted(tmp_path: Path
     }
     """
     proto = model(text)
-    src, out, result = convert_model(proto, tmp_path)
+    src, out, result = convert_model(proto, tmp_path, clamp_weights=True)
 
     assert (result.stats.clamped_values, result.stats.flushed_values) == (2, 1)
     assert sorted((r.name, r.elements, r.clamped, r.flushed) for r in result.stats.range_reports) == [
@@ -1013,6 +1013,9 @@ _OCC_CANNOT = {
 # onnxconverter-common clips weights to [1e-7, 1e4] in magnitude, so on models with such
 # constants its numbers are not compared.
 _OCC_CLIPS = {"ranges", "ranges_initializers"}
+# Models whose weights float16 cannot hold: converted with --clamp-weights, so that the
+# range handling itself is what the test checks.
+_CLAMPED = {"ranges", "ranges_initializers"}
 
 
 @pytest.mark.parametrize("case", sorted(_MODELS))
@@ -1029,6 +1032,8 @@ def test_every_model_with_other_options(case: str, options: dict[str, object], t
     """Each model again with float16 I/O, without the default policy, and to bfloat16."""
     build, tol = _MODELS[case]
     proto, feeds = build()
+    if case in _CLAMPED:
+        options = {**options, "clamp_weights": True}
     src, out, result = convert_model(proto, tmp_path, status=None, **options)
 
     assert_clean_casts(out)
@@ -1071,7 +1076,7 @@ def test_differential_against_onnxconverter_common(case: str, tmp_path: Path) ->
     ours = tmp_path / "halfconv.onnx"
     theirs = tmp_path / "occ.onnx"
 
-    convert(source, ConvertOptions(output=ours))
+    convert(source, ConvertOptions(output=ours, clamp_weights=case in _CLAMPED))
     ours_out = run_ort(ours, feeds)
     assert list(ours_out) == list(reference)
     for name, ref in reference.items():
@@ -1151,3 +1156,64 @@ def test_initializers_listed_as_inputs_before_ir_4_are_weights(tmp_path: Path) -
         "removed from the input list, and the IR version raised to 4",
     )
     assert_outputs_close(src, out, {"x": rand(2, 4, seed=1)}, atol=1e-2, rtol=1e-2)
+
+
+
+# -- weights the target cannot hold, found without data --------------------------------------
+
+
+def test_a_weight_beyond_float16_keeps_its_consumer_float32(tmp_path: Path) -> None:
+    proto = model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        wide (float[2,2] x) => (float[2,2] y) {
+            [scale] h = Gemm<alpha=0.001>(x, W)
+            [shift] y = Add(h, B)
+        }
+        """,
+        W=np.array([[1e5, 1.0], [2.0, 3.0]], np.float32),
+        B=np.array([0.5, 0.25], np.float32),
+    )
+    src, out, result = convert_model(proto, tmp_path)
+    # Gemm keeps its weight exact (clamping it to 65504 would change the model); its output,
+    # alpha times x @ W, fits float16, so the Add converts.
+    assert [(k.name, k.source, k.reason) for k in result.stats.kept_nodes] == [
+        ("scale", "weights", "weight 'W' has 1 of 4 values beyond float16's 65504 (max |value| 1e+05)")
+    ]
+    assert initializer_dtypes(out) == {"W": FLOAT, "B": FLOAT16}
+    assert result.stats.clamped_values == 0
+    assert_outputs_close(src, out, {"x": rand(2, 2, seed=3, low=0, high=1)}, atol=0.1, rtol=1e-2)
+
+
+def test_clamp_weights_converts_them_clamped(tmp_path: Path) -> None:
+    proto = model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        wide (float[2,2] x) => (float[2,2] y) {
+            [scale] y = MatMul(x, W)
+        }
+        """,
+        W=np.array([[1e5, 1.0], [2.0, 3.0]], np.float32),
+    )
+    _, out, result = convert_model(proto, tmp_path, clamp_weights=True, allow_nonfinite=True)
+    assert result.stats.kept_nodes == ()
+    assert result.stats.clamped_values == 1
+    assert initializer(out, "W")[0, 0] == np.float16(65504)
+
+
+def test_a_weight_that_mostly_flushes_keeps_its_consumer_float32(tmp_path: Path) -> None:
+    proto = model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        tiny (float[2,4] x) => (float[2,4] y) {
+            [fine] m = Mul(x, T)
+            y = Relu(m)
+        }
+        """,
+        T=np.array([1e-9, 2e-9, 1.0, 3e-9], np.float32),
+    )
+    _, out, result = convert_model(proto, tmp_path, status="passed")
+    assert [(k.name, k.source, k.reason) for k in result.stats.kept_nodes] == [
+        ("fine", "weights", "weight 'T': 75.0% of its non-zero values flush to zero in float16")
+    ]
+    assert initializer_dtypes(out) == {"T": FLOAT}

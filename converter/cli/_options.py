@@ -106,6 +106,12 @@ def add_conversion_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--allow-nonfinite", action="store_true", help="accept inf/NaN outputs that appear only after conversion")
     parser.add_argument(
+        "--clamp-weights",
+        action="store_true",
+        help="convert weights the target cannot hold (beyond 65504, or flushing to zero), clamping them, "
+        "instead of keeping the nodes that use them in float32",
+    )
+    parser.add_argument(
         "--no-default-policy",
         dest="use_default_policy",
         action="store_false",
@@ -144,6 +150,7 @@ def conversion_options(args: argparse.Namespace) -> ConvertOptions:
         sample=args.sample,
         allow_nonfinite=args.allow_nonfinite,
         use_default_policy=args.use_default_policy,
+        clamp_weights=args.clamp_weights,
         numerics=args.numerics,
         diagnose=getattr(args, "explain", False),
     )

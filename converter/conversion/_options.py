@@ -29,6 +29,7 @@ class ConvertOptions:
     sample: Path | None = None  # .npz of real inputs for the numeric check
     allow_nonfinite: bool = False  # accept inf/NaN that appear only after conversion
     use_default_policy: bool = True  # False drops the default keep-float32 table
+    clamp_weights: bool = False  # convert weights the target cannot hold, clamped, instead of keeping their users float32
     numerics: str = "auto"  # one of NUMERICS: how the numeric check computes the converted model
     diagnose: bool = False  # compare every stored value with float32 in validation (--explain)
 

@@ -173,6 +173,7 @@ def _convert_halfconv(
         keep_nodes=frozenset(options.keep_nodes),
         keep_io_types=options.keep_io_types,
         use_default_policy=options.use_default_policy,
+        clamp_weights=options.clamp_weights,
     )
     _ensure_types(loaded.model)
     stats, recorder = convert_in_place(loaded.model, engine_options)

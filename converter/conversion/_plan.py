@@ -36,6 +36,8 @@ class DecisionOptions:
     keep_ops: frozenset[str] = frozenset()
     keep_nodes: frozenset[str] = frozenset()
     use_default_policy: bool = True
+    # Nodes kept float32 for a measured reason (a weight the target cannot hold), with it.
+    measured: dict[ir.Node, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -175,6 +177,8 @@ class _Decider:
             return parent_kept, "parent"
         if node.name and node.name in options.keep_nodes:
             return "kept by --keep-node", "keep-node"
+        if node in options.measured:
+            return options.measured[node], "weights"
         if node.op_type in options.keep_ops:
             return "kept by --keep-op", "keep-op"
         if node.domain in _policy.FLOAT_ONLY_DOMAINS:

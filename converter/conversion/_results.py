@@ -30,7 +30,7 @@ class KeptNode:
     domain: str
     graph: str  # "main" or a path such as "main/If_0:then_branch"
     reason: str
-    source: str  # policy | keep-op | keep-node | spec | sequence | unknown-type | custom-domain | parent
+    source: str  # policy | keep-op | keep-node | weights | spec | sequence | unknown-type | custom-domain | parent
     kept_inputs: tuple[str, ...] = ()  # set when only some inputs stay float32 (the node converts)
 
 

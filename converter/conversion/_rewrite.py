@@ -26,6 +26,7 @@ from ._context import RewriteContext
 from ._plan import value_kind
 from ._results import ConversionStats
 from ._tensors import RangeRecorder
+from ._weight_ranges import weight_range_reasons
 from ._weights import WeightConverter
 
 
@@ -36,6 +37,7 @@ class EngineOptions:
     keep_nodes: frozenset[str] = frozenset()
     keep_io_types: bool = True
     use_default_policy: bool = True
+    clamp_weights: bool = False  # convert weights the target cannot hold (clamped) instead of keeping their users
 
 
 @dataclasses.dataclass
@@ -88,6 +90,7 @@ class _Rewriter:
                 keep_ops=self.options.keep_ops,
                 keep_nodes=self.options.keep_nodes,
                 use_default_policy=self.options.use_default_policy,
+                measured={} if self.options.clamp_weights else weight_range_reasons(self.model, self.options.target),
             ),
         )
         for name in sorted(plan.unmatched_keep_nodes):
