@@ -24,7 +24,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "conversion": frozenset({"core", "numerics"}),
     "datasets": frozenset({"core"}),
     "evaluation": frozenset({"core", "datasets", "numerics"}),
-    "report": frozenset({"core", "datasets", "evaluation"}),
+    "report": frozenset({"core", "datasets", "evaluation", "numerics"}),
     "exporters": frozenset({"core", "datasets", "evaluation"}),
 }
 # The top: run composes the steps, the CLI is a thin layer over the public surface.

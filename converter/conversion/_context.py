@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["RewriteContext", "UniqueNames"]
+__all__ = ["RewriteContext"]
 
 import dataclasses
 
 import onnx_ir as ir
 
+from ..core import UniqueNames
 from ._tensors import RangeRecorder
-
-
-class UniqueNames:
-    """Value and node names in use in a model; hands out new ones that clash with none."""
-
-    def __init__(self) -> None:
-        self._taken: set[str] = set()
-
-    def add(self, name: str) -> None:
-        self._taken.add(name)
-
-    def unique(self, base: str) -> str:
-        name = base
-        counter = 1
-        while name in self._taken:
-            name = f"{base}_{counter}"
-            counter += 1
-        self._taken.add(name)
-        return name
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ import dataclasses
 
 import onnx_ir as ir
 
-from ..core import all_graphs
+from ..core import UniqueNames, all_graphs, graph_values
 from . import _plan
 from ._casts import CastPlacer
 from ._context import RewriteContext
@@ -73,7 +73,7 @@ class _Rewriter:
     def __init__(self, model: ir.Model, options: EngineOptions, recorder: RangeRecorder) -> None:
         self.model = model
         self.options = options
-        self.context = RewriteContext(model, options.target, options.keep_io_types, recorder)
+        self.context = RewriteContext(model, options.target, options.keep_io_types, recorder, names=UniqueNames(model))
         self.weights = WeightConverter(self.context)
         self.parent_graphs: dict[int, ir.Graph] = {}  # id(subgraph) -> the graph of its node
         self.casts = CastPlacer(self.context, self.parent_graphs)
@@ -82,7 +82,7 @@ class _Rewriter:
     def run(self) -> ConversionStats:
         graphs = all_graphs(self.model)
         self._lift_initializer_inputs()
-        self._record_names_and_types(graphs)
+        self._record_types(graphs)
         plan = _plan.decide(
             self.model,
             _plan.DecisionOptions(
@@ -105,18 +105,14 @@ class _Rewriter:
         self.casts.remove_noop_casts(plan)
         return self._stats(plan, original_nodes)
 
-    def _record_names_and_types(self, graphs: list[ir.Graph]) -> None:
-        """Every name in use, each value's type before conversion, and each subgraph's parent graph."""
+    def _record_types(self, graphs: list[ir.Graph]) -> None:
+        """Each value's type before conversion, and each subgraph's parent graph."""
         context = self.context
         for graph in graphs:
-            for value in _graph_values(graph):
-                if value.name:
-                    context.names.add(value.name)
+            for value in graph_values(graph):
                 if isinstance(value.type, ir.TensorType):
                     context.original_dtype[value] = value.type.dtype
             for node in graph:
-                if node.name:
-                    context.names.add(node.name)
                 for subgraph in _plan.subgraphs(node):
                     self.parent_graphs[id(subgraph)] = graph
 
@@ -206,10 +202,3 @@ class _Rewriter:
             kept_nodes=tuple(plan.kept),
             notes=tuple(self.notes),
         )
-
-
-def _graph_values(graph: ir.Graph) -> list[ir.Value]:
-    values: list[ir.Value] = [*graph.inputs, *graph.initializers.values()]
-    for node in graph:
-        values.extend(v for v in node.outputs)
-    return values

@@ -1,4 +1,4 @@
-"""The one look-up of ONNX operator schemas, and the ops whose output type is an attribute.
+"""The one look-up of ONNX operator schemas.
 
 Planning (which slots may take float16) and type inference (which element type a value
 has) both read the schemas through :func:`op_schema`, so each (domain, op, opset) is looked
@@ -7,14 +7,13 @@ up once per process.
 
 from __future__ import annotations
 
-__all__ = ["DTYPE_ATTRIBUTES", "DtypeAttribute", "Signature", "op_schema", "signature"]
+__all__ = ["Signature", "op_schema", "signature"]
 
 import dataclasses
 import functools
 
 import onnx
 import onnx.defs
-import onnx_ir as ir
 
 
 @functools.lru_cache(maxsize=4096)
@@ -26,27 +25,6 @@ def op_schema(domain: str, op_type: str, opset: int) -> onnx.defs.OpSchema | Non
         return None
 
 
-@dataclasses.dataclass(frozen=True)
-class DtypeAttribute:
-    """An op whose output element type is named by an attribute."""
-
-    attribute: str
-    # The type when the attribute is absent; None means "the first input's type".
-    default: ir.DataType | None
-
-
-# Conversion rewrites these attributes when the output becomes float16; type inference
-# reads them.
-DTYPE_ATTRIBUTES: dict[str, DtypeAttribute] = {
-    "Cast": DtypeAttribute("to", None),
-    "RandomNormal": DtypeAttribute("dtype", ir.DataType.FLOAT),
-    "RandomUniform": DtypeAttribute("dtype", ir.DataType.FLOAT),
-    "Multinomial": DtypeAttribute("dtype", ir.DataType.INT32),
-    "RandomNormalLike": DtypeAttribute("dtype", None),
-    "RandomUniformLike": DtypeAttribute("dtype", None),
-    "EyeLike": DtypeAttribute("dtype", None),
-    "Bernoulli": DtypeAttribute("dtype", None),
-}
 
 
 @dataclasses.dataclass(frozen=True)

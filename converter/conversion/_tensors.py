@@ -21,6 +21,7 @@ import ml_dtypes
 import numpy as np
 import onnx_ir as ir
 
+from ..core import LARGEST_FINITE
 from ._results import TensorRangeReport
 
 # Work through big tensors in slices so that temporaries stay small (16 Mi elements).
@@ -33,8 +34,8 @@ _NUMPY_TARGETS: dict[ir.DataType, np.dtype[Any]] = {
 }
 # The largest finite value of each target (float16: 65504; bfloat16: about 3.39e38).
 _MAX_FINITE: dict[np.dtype[Any], float] = {
-    dtype: float(ml_dtypes.finfo(dtype).max)  # type: ignore[no-untyped-call]
-    for dtype in _NUMPY_TARGETS.values()
+    _NUMPY_TARGETS[ir.DataType.FLOAT16]: LARGEST_FINITE["float16"],
+    _NUMPY_TARGETS[ir.DataType.BFLOAT16]: LARGEST_FINITE["bfloat16"],
 }
 
 

@@ -12,8 +12,8 @@ __all__ = ["infer_element_types"]
 
 import onnx_ir as ir
 
-from ..core import all_graphs
-from ._schemas import DTYPE_ATTRIBUTES, op_schema
+from ..core import DTYPE_ATTRIBUTES, all_graphs
+from ._schemas import op_schema
 
 _TYPE_STR = {
     f"tensor({name})": dtype

@@ -41,7 +41,7 @@ from ..core import (
     ValidationFailedError,
     one_line,
 )
-from ..numerics import EmulatedModel, NodeDivergence, diverging_nodes, emulated_copy, numerics_label
+from ..numerics import EmulatedModel, NodeDivergence, diverging_nodes, emulated_copy, native_label, numerics_label
 from ._results import OutputDifference, ValidationReport
 
 _BUG_HINT = "this is a halfconv bug; please report it, and try --keep-op on the op named"
@@ -201,17 +201,6 @@ class _Numbers:
     emulation: EmulatedModel | None  # for diagnosis
 
 
-def _stored_label(path: Path) -> str | None:
-    """"fp16" or "bf16" when the model stores 16-bit float values, else None."""
-    proto = onnx.load(str(path), load_external_data=False)
-    types = {t.data_type for t in proto.graph.initializer} | {
-        v.type.tensor_type.elem_type for v in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info)
-    }
-    if onnx.TensorProto.FLOAT16 in types:
-        return "fp16"
-    return "bf16" if onnx.TensorProto.BFLOAT16 in types else None
-
-
 @contextlib.contextmanager
 def _numbers(
     converted_path: Path, converted: Callable[[], ort.InferenceSession | None], provider: str, numerics: str
@@ -221,8 +210,7 @@ def _numbers(
     with emulated_copy(converted_path) if emulate else contextlib.nullcontext() as emulation:
         if emulation is None:
             # Native numbers, or nothing stored in 16 bits (the model is its own numerics model).
-            stored = _stored_label(converted_path)
-            label = numerics_label(False, provider, stored) if stored else f"float32 on {provider}"
+            label = native_label(onnx.load(str(converted_path), load_external_data=False), provider)
             yield _Numbers(converted(), label, None)
             return
         session = _cpu_session(emulation.path)

@@ -12,11 +12,10 @@ from __future__ import annotations
 __all__ = ["FLUSH_SHARE_LIMIT", "weight_range_reasons"]
 
 
-import ml_dtypes
 import numpy as np
 import onnx_ir as ir
 
-from ..core import all_graphs
+from ..core import LARGEST_FINITE, SMALLEST_SUBNORMAL, all_graphs
 
 # A weight whose non-zero values flush to zero in the target at more than this share keeps
 # its consumers float32 (a few flushed outliers of a normal weight matter little).
@@ -28,8 +27,8 @@ _TARGET_NAMES = {ir.DataType.FLOAT16: "float16", ir.DataType.BFLOAT16: "bfloat16
 
 def _limits(target: ir.DataType) -> tuple[float, float]:
     """(largest finite value, the magnitude below which a non-zero value rounds to zero)."""
-    info = ml_dtypes.finfo(ml_dtypes.bfloat16 if target == ir.DataType.BFLOAT16 else np.float16)  # type: ignore[no-untyped-call]
-    return float(info.max), float(info.smallest_subnormal) / 2
+    name = _TARGET_NAMES[target]
+    return LARGEST_FINITE[name], SMALLEST_SUBNORMAL[name] / 2
 
 
 def _scan(array: np.ndarray, largest: float, smallest: float) -> tuple[int, int, int, float]:

@@ -14,11 +14,11 @@ import math
 import numpy as np
 import onnx_ir as ir
 
+from ..core import DTYPE_ATTRIBUTES
 from . import _plan
 from ._context import RewriteContext
 from ._plan import Requirement, value_kind
 from ._results import KeptNode
-from ._schemas import DTYPE_ATTRIBUTES
 from ._tensors import eager_cast_tensor, lazy_cast_tensor
 
 _FLOAT = ir.DataType.FLOAT

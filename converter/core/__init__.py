@@ -9,15 +9,20 @@ __all__ = [
     "CONVERSION_KEY",
     "CPU_PROVIDER",
     "CUDA_PROVIDER",
+    "DTYPE_ATTRIBUTES",
     "EXTERNAL_DATA_THRESHOLD_BYTES",
+    "LARGEST_FINITE",
     "ORT_ERRORS",
     "ORT_NUMPY_TYPES",
     "PREPROCESS_KEY",
     "PROVIDERS",
+    "SMALLEST_SUBNORMAL",
     "SOURCE_MODEL_KEY",
     "AtomicOutput",
+    "DtypeAttribute",
     "LoadedModel",
     "ResolvedProvider",
+    "UniqueNames",
     "__version__",
     "all_graph_protos",
     "all_graphs",
@@ -28,6 +33,7 @@ __all__ = [
     "create_session",
     "cuda_unavailable_reason",
     "data_file_for",
+    "graph_values",
     "lazy_exports",
     "load_model",
     "model_size_bytes",
@@ -59,6 +65,7 @@ from ._errors import ProviderError as ProviderError
 from ._errors import UsageError as UsageError
 from ._errors import ValidationFailedError as ValidationFailedError
 from ._lazy import lazy_exports
+from ._limits import LARGEST_FINITE, SMALLEST_SUBNORMAL
 from ._metadata import CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
@@ -66,7 +73,7 @@ from ._text import choices_text, one_line
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._graphs import all_graph_protos, all_graphs
+    from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values
     from ._model_io import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
         AtomicOutput,
@@ -80,6 +87,7 @@ if TYPE_CHECKING:
         save_model,
         tensor_bytes,
     )
+    from ._ops import DTYPE_ATTRIBUTES, DtypeAttribute
     from ._runtime import (
         ORT_ERRORS,
         ORT_NUMPY_TYPES,
@@ -91,4 +99,4 @@ if TYPE_CHECKING:
 
 __all__ += _errors.__all__
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._runtime"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._ops", "._runtime"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["all_graph_protos", "all_graphs"]
+__all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values"]
 
 from collections.abc import Iterator
 
@@ -42,3 +42,33 @@ def all_graph_protos(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
                 yield from all_graph_protos(attr.g)
             for sub in attr.graphs:
                 yield from all_graph_protos(sub)
+
+
+def graph_values(graph: ir.Graph) -> list[ir.Value]:
+    """The graph's inputs, initializers and node outputs (not those of its subgraphs)."""
+    values: list[ir.Value] = [*graph.inputs, *graph.initializers.values()]
+    for node in graph:
+        values.extend(node.outputs)
+    return values
+
+
+class UniqueNames:
+    """Value and node names in use in a model; hands out new ones that clash with none (SSA)."""
+
+    def __init__(self, model: ir.Model | None = None) -> None:
+        self._taken: set[str] = set()
+        for graph in all_graphs(model) if model is not None else ():
+            self._taken.update(v.name for v in graph_values(graph) if v.name)
+            self._taken.update(n.name for n in graph if n.name)
+
+    def add(self, name: str) -> None:
+        self._taken.add(name)
+
+    def unique(self, base: str) -> str:
+        name = base
+        counter = 1
+        while name in self._taken:
+            name = f"{base}_{counter}"
+            counter += 1
+        self._taken.add(name)
+        return name

@@ -18,7 +18,7 @@ import onnxruntime as ort
 from .. import core
 from ..core import CPU_PROVIDER, ORT_ERRORS, IncompatibleModelError, ProviderError, ResolvedProvider, one_line
 from ..datasets import Dataset, load_dataset
-from ..numerics import emulated_copy, numerics_label
+from ..numerics import emulated_copy, native_label, numerics_label
 from . import _measure, _preprocess
 from ._facts import conversion_facts, converted_role, precision, sha256
 from ._options import EvaluateOptions
@@ -107,9 +107,7 @@ def _candidate(
         label = numerics_label(True, provider.actual, emulation.stored)
     elif session is not None:
         numbers = session
-        stored = precision(proto)
-        sixteen_bit = "fp16" if stored.startswith("float16") else "bf16" if stored.startswith("bfloat16") else None
-        label = numerics_label(False, provider.actual, sixteen_bit) if sixteen_bit else f"float32 on {provider.actual}"
+        label = native_label(proto, provider.actual)
     else:
         raise ProviderError(f"{provider.actual} cannot run {path.name}", "pass --numerics auto or emulated")
     signature = _preprocess.read_signature(numbers, path.name)

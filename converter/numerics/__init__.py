@@ -9,6 +9,7 @@ float16 is stored natively.
 from __future__ import annotations
 
 __all__ = [
+    "NOT_ROUNDED",
     "NUMERICS",
     "RELATIVE_ERROR_LIMIT",
     "STORED_TYPES",
@@ -18,6 +19,7 @@ __all__ = [
     "diverging_nodes",
     "emulated_copy",
     "emulation_model",
+    "native_label",
     "numerics_label",
     "stored_types",
 ]
@@ -25,7 +27,7 @@ __all__ = [
 from typing import TYPE_CHECKING
 
 from ..core import lazy_exports
-from ._labels import NUMERICS, numerics_label
+from ._labels import NOT_ROUNDED, NUMERICS, native_label, numerics_label
 from ._types import RELATIVE_ERROR_LIMIT, NodeDivergence, RoundedValue
 
 if TYPE_CHECKING:

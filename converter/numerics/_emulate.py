@@ -24,21 +24,11 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
-from ..core import all_graphs
+from ..core import DTYPE_ATTRIBUTES, UniqueNames, all_graphs
 from ._types import RoundedValue
 
 _FLOAT = ir.DataType.FLOAT
 STORED_TYPES = frozenset({ir.DataType.FLOAT16, ir.DataType.BFLOAT16})
-# Ops whose output element type is named by an int attribute.
-_DTYPE_ATTRIBUTES = {
-    "Cast": "to",
-    "RandomNormal": "dtype",
-    "RandomUniform": "dtype",
-    "RandomNormalLike": "dtype",
-    "RandomUniformLike": "dtype",
-    "EyeLike": "dtype",
-    "Bernoulli": "dtype",
-}
 
 
 def _dtype(value: ir.Value | None) -> ir.DataType | None:
@@ -60,19 +50,12 @@ class _Emulator:
     def __init__(self, model: ir.Model) -> None:
         self.model = model
         self.output_types = [_dtype(v) for v in model.graph.outputs]
-        self.names = {v.name for g in all_graphs(model) for v in _values(g) if v.name}
+        self.names = UniqueNames(model)
         self.rounded: list[RoundedValue] = []
 
-    def _unique(self, base: str) -> str:
-        name, counter = base, 1
-        while name in self.names:
-            name, counter = f"{base}_{counter}", counter + 1
-        self.names.add(name)
-        return name
-
     def _cast(self, value: ir.Value, to: ir.DataType, name: str) -> ir.Node:
-        node = ir.Node("", "Cast", [value], attributes=[ir.AttrInt64("to", int(to))], name=self._unique(f"numerics_{name}"))
-        node.outputs[0].name = self._unique(name)  # unique across subgraphs too, as SSA requires
+        node = ir.Node("", "Cast", [value], attributes=[ir.AttrInt64("to", int(to))], name=self.names.unique(f"numerics_{name}"))
+        node.outputs[0].name = self.names.unique(name)  # unique across subgraphs too, as SSA requires
         node.outputs[0].type = ir.TensorType(to)
         node.outputs[0].shape = value.shape
         return node
@@ -85,8 +68,8 @@ class _Emulator:
         """
         uses = list(value.uses())  # before the Cast below becomes one of them
         was_output = value.is_graph_output()
-        name = value.name or self._unique("value")
-        value.name = self._unique(f"{name}.unrounded")
+        name = value.name or self.names.unique("value")
+        value.name = self.names.unique(f"{name}.unrounded")
         to_stored = self._cast(value, stored, f"{name}_to_{stored.name.lower()}")
         back = self._cast(to_stored.outputs[0], _FLOAT, f"{name}_to_float")
         rounded = back.outputs[0]
@@ -98,7 +81,6 @@ class _Emulator:
                 if output is value:
                     outputs[index] = rounded
         rounded.name = name
-        self.names.add(name)
         graph.insert_after(anchor, [to_stored, back])
         if main:  # values of the main graph can be exposed as outputs, for diagnosis
             self.rounded.append(self._describe(anchor, name, uses, stored))
@@ -118,8 +100,9 @@ class _Emulator:
     def _node(self, graph: ir.Graph, node: ir.Node, main: bool) -> None:
         if node.domain not in ("", "ai.onnx"):
             return
-        attribute = _DTYPE_ATTRIBUTES.get(node.op_type)
-        if attribute is not None and attribute in node.attributes:
+        rule = DTYPE_ATTRIBUTES.get(node.op_type)
+        attribute = rule.attribute if rule is not None else ""
+        if rule is not None and attribute in node.attributes:
             if ir.DataType(node.attributes[attribute].as_int()) in STORED_TYPES:
                 node.attributes[attribute] = ir.AttrInt64(attribute, int(_FLOAT))
         for name in ("value",):
@@ -172,7 +155,7 @@ class _Emulator:
             if original not in STORED_TYPES or _dtype(value) == original:
                 continue  # not 16-bit, or still the model's own 16-bit value (a graph input passed through)
             name = value.name or f"output_{index}"
-            value.name = self._unique(f"{name}.float")
+            value.name = self.names.unique(f"{name}.float")
             narrow = self._cast(value, original, f"{name}_output")
             narrow.outputs[0].name = name
             graph.append(narrow)
@@ -183,13 +166,6 @@ class _Emulator:
         for graph in graphs:
             self._graph(graph, graph is self.model.graph)
         return tuple(self.rounded)
-
-
-def _values(graph: ir.Graph) -> list[ir.Value]:
-    values: list[ir.Value] = [*graph.inputs, *graph.initializers.values()]
-    for node in graph:
-        values.extend(node.outputs)
-    return values
 
 
 def emulation_model(model: ir.Model) -> tuple[RoundedValue, ...]:

@@ -6,11 +6,11 @@ __all__ = ["RELATIVE_ERROR_LIMIT", "NodeDivergence", "RoundedValue"]
 
 import dataclasses
 
+from ..core import LARGEST_FINITE
+
 # A rounded value whose largest difference from float32 passes this share of its largest
 # float32 magnitude has diverged (float16 rounds to about 0.05% per value).
 RELATIVE_ERROR_LIMIT = 0.01
-# The largest finite value each stored type holds.
-STORED_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,7 @@ class NodeDivergence:
 
     @property
     def out_of_range(self) -> bool:
-        return self.max_abs_float32 > STORED_MAX[self.stored]
+        return self.max_abs_float32 > LARGEST_FINITE[self.stored]
 
     @property
     def diverged(self) -> bool:
@@ -55,7 +55,7 @@ class NodeDivergence:
         what = f"its input '{self.value}'" if self.is_input else f"its output '{self.value}'"
         if self.nonfinite or self.out_of_range:
             return (
-                f"{where}: {what} reaches {self.max_abs_float32:.3g} in float32, beyond {self.stored}'s {STORED_MAX[self.stored]:.6g}, "
+                f"{where}: {what} reaches {self.max_abs_float32:.3g} in float32, beyond {self.stored}'s {LARGEST_FINITE[self.stored]:.6g}, "
                 f"and has {self.nonfinite} non-finite value(s) once stored in 16 bits"
             )
         return f"{where}: {what} differs from float32 by up to {self.max_rel_error:.2%} of its range in 16 bits"

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..evaluation import Comparison, EvaluationReport, ModelEvaluation
+from ..numerics import NOT_ROUNDED
 from ._format import (
     CPU_PROVIDER,
     format_bytes,
@@ -55,7 +56,7 @@ def report_warnings(report: EvaluationReport) -> list[str]:
                 f"{model.role} ({Path(model.path).name}) produced {model.nonfinite_outputs:,} "
                 "non-finite output values (inf or NaN)."
             )
-        if "activations were not rounded" in model.numerics:
+        if NOT_ROUNDED in model.numerics:
             found.append(
                 f"{model.role} ran with --numerics native on {provider.actual}, which never rounds fp16 activations: "
                 "its accuracy is not what fp16 computes (overflow and rounding between ops are invisible)."
