@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from .calibration import CalibrationOptions, CalibrationReport, calibrated_convert
 from .conversion import ConversionResult, ConvertOptions, convert
 from .core import InputNotFoundError, OutputError, UsageError, model_stem
 from .datasets import DATASETS, Dataset, load_dataset
@@ -35,6 +36,9 @@ class RunOptions:
     convert: ConvertOptions = ConvertOptions()
     export: ExportOptions = ExportOptions()
     report_dir: Path | None = None  # default: reports/<model stem>/
+    # Measures the model before converting it (see halfconv.calibration); None: weights and rules only.
+    # Its mean and std, like evaluate's, come from the export options or the exported model.
+    calibration: CalibrationOptions | None = None
 
     def check(self) -> None:
         """Raise UsageError for options that name a path the run chooses itself."""
@@ -54,6 +58,7 @@ class RunOptions:
 class RunOutcome:
     exported: ExportResult | None
     conversion: ConversionResult
+    calibration: CalibrationReport | None
     report: EvaluationReport
     paths: ReportPaths
 
@@ -120,10 +125,10 @@ class _Steps:
             ) from None
         exported = None if self.is_onnx else self._export()
         fp32_path = self.model_path if exported is None else Path(exported.output_path)
-        conversion = self._convert(fp32_path)
+        conversion, calibration = self._convert(fp32_path, exported)
         report = self._evaluate(Path(conversion.output_path), fp32_path, exported)
         paths = write_report(report, self.report_dir)
-        return RunOutcome(exported, conversion, report, paths)
+        return RunOutcome(exported, conversion, calibration, report, paths)
 
     def _export(self) -> ExportResult:
         dataset = self.options.evaluate.dataset
@@ -147,16 +152,36 @@ class _Steps:
             self.echo(f"      note: {note}")
         return exported
 
-    def _convert(self, fp32_path: Path) -> ConversionResult:
+    def _convert(self, fp32_path: Path, exported: ExportResult | None) -> tuple[ConversionResult, CalibrationReport | None]:
         target = self.options.convert.target
         output = self._claim(self.report_dir / f"{model_stem(fp32_path)}.{target}.onnx")
-        conversion = convert(fp32_path, dataclasses.replace(self.options.convert, output=output, force=True))
+        options = dataclasses.replace(self.options.convert, output=output, force=True)
+        calibration = self.options.calibration
+        report = None
+        if calibration is None:
+            conversion = convert(fp32_path, options)
+        else:
+            export_options = self.options.export
+            calibration = dataclasses.replace(
+                calibration,
+                mean=None if exported is not None else export_options.mean,
+                std=None if exported is not None else export_options.std,
+            )
+            calibrated = calibrated_convert(fp32_path, options, calibration)
+            conversion, report = calibrated.conversion, calibrated.calibration
         stats = conversion.stats
         self._announce(
             f"converted {fp32_path} -> {output} ({stats.nodes_converted} nodes converted, "
             f"{stats.nodes_kept_fp32} kept float32, {stats.casts_inserted} casts; validation {conversion.validation.status})"
         )
-        return conversion
+        if report is not None:
+            data = report.provenance
+            self.echo(
+                f"      calibrated on {data.calibration_images:,} {data.dataset} {data.split} images, budget checked on "
+                f"{data.validation_images:,}: {len(report.decisions)} node(s) kept float32 by measurement, "
+                f"validation drop {report.drop_pp:.2f} pp (budget {report.budget_pp:g} pp), {len(report.trials)} evaluations"
+            )
+        return conversion, report
 
     def _evaluate(self, converted_path: Path, fp32_path: Path, exported: ExportResult | None) -> EvaluationReport:
         # An exported model carries its preprocessing in its metadata; for an ONNX model it

@@ -24,6 +24,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "conversion": frozenset({"core", "numerics"}),
     "datasets": frozenset({"core"}),
     "evaluation": frozenset({"core", "datasets", "numerics"}),
+    "calibration": frozenset({"core", "conversion", "datasets", "evaluation", "numerics"}),
     "report": frozenset({"core", "datasets", "evaluation", "numerics"}),
     "exporters": frozenset({"core", "datasets", "evaluation"}),
 }

@@ -9,11 +9,22 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .. import conversion
+from .. import calibration, conversion
+from ..calibration import CalibrationReport
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
 from ..report import format_bytes
+from ._calibration import NOT_CALIBRATED, format_calibration
 from ._command import Command
-from ._options import add_conversion_options, add_numerics_option, conversion_options
+from ._options import (
+    add_calibration_options,
+    add_conversion_options,
+    add_data_dir_option,
+    add_layout_option,
+    add_numerics_option,
+    add_preprocessing_options,
+    calibration_options,
+    conversion_options,
+)
 
 
 def _convert_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +32,10 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output path (default: MODEL.fp16.onnx beside the input)")
     add_conversion_options(parser)
     add_numerics_option(parser)
+    add_calibration_options(parser, run=False)
+    add_data_dir_option(parser)
+    add_layout_option(parser)
+    add_preprocessing_options(parser)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--explain", action="store_true", help="list every node that stays float32 and why")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -29,15 +44,21 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    result = conversion.convert(args.model, conversion_options(args))
-    if args.json:
-        print(json.dumps(result.to_json_dict(), indent=2))
+    options = conversion_options(args)
+    calibrate = calibration_options(args, args.calibration)
+    if calibrate is None:
+        result = conversion.convert(args.model, options)
+        summary = result.to_json_dict()
+        text = format_conversion(result, explain=args.explain)
     else:
-        print(format_conversion(result, explain=args.explain))
+        calibrated = calibration.calibrated_convert(args.model, options, calibrate)
+        summary = calibrated.to_json_dict()
+        text = format_conversion(calibrated.conversion, explain=args.explain, calibration=calibrated.calibration)
+    print(json.dumps(summary, indent=2) if args.json else text)
     return 0
 
 
-def format_conversion(result: ConversionResult, *, explain: bool) -> str:
+def format_conversion(result: ConversionResult, *, explain: bool, calibration: CalibrationReport | None = None) -> str:
     stats = result.stats
     lines = [f"converted {result.input_path} -> {result.output_path} ({result.target}, engine {result.engine})"]
     if result.external_data_path:
@@ -80,6 +101,10 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
             lines.append(f"                 numbers: {validation.numerics}")
         for reason in validation.skipped:
             lines.append(f"                 skipped: {reason}")
+    if calibration is None:
+        lines.append(f"  calibration    {NOT_CALIBRATED}")
+    else:
+        lines += format_calibration(calibration, explain=False)
     for note in stats.notes:
         lines.append(f"  note           {note}")
     lines.append(f"  time           {result.wall_time_s:.2f} s")
@@ -89,6 +114,8 @@ def format_conversion(result: ConversionResult, *, explain: bool) -> str:
         if result.validation.divergences:
             lines.append("")
             lines.append(_divergence_table(result))
+        if calibration is not None:
+            lines += format_calibration(calibration, explain=True)[3:]
     return "\n".join(lines)
 
 

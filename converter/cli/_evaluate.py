@@ -10,16 +10,19 @@ from pathlib import Path
 
 from .. import core, evaluation
 from ..core import UsageError
+from ..datasets import DATASETS
 from ..evaluation import EvaluationReport
 from ..report import default_report_dir, format_console, format_pp, report_json_text, write_report
 from ._command import Command
 from ._options import (
+    add_calibration_options,
     add_conversion_options,
     add_export_options,
     add_layout_option,
     add_measurement_options,
     add_numerics_option,
     add_preprocessing_options,
+    calibration_options,
     conversion_options,
     evaluation_options,
     export_options,
@@ -74,6 +77,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a trained Keras/PyTorch model or an fp32 .onnx model")
     add_export_options(parser)
     add_conversion_options(parser)
+    add_calibration_options(parser, run=True)
     add_measurement_options(parser)
     add_numerics_option(parser)
 
@@ -83,12 +87,21 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_run(args: argparse.Namespace) -> int:
     from .. import RunOptions, run  # here: the run pipeline imports every step's libraries
 
+    source = args.calibration
+    if args.no_calibration and source is not None:
+        raise UsageError("--calibration and --no-calibration contradict each other", "drop one of them")
+    if source is None and not args.no_calibration and args.dataset in DATASETS:
+        source = args.dataset  # its training split: the test split is what the report is written on
     options = RunOptions(
         evaluate=evaluation_options(args, preprocessing=False),
         convert=conversion_options(args),
         export=export_options(args),
         report_dir=args.report_dir,
+        calibration=calibration_options(args, source),
     )
+    if source is None:
+        why = "--no-calibration" if args.no_calibration else f"{args.dataset} has no training split; pass --calibration"
+        print(f"note: activation ranges and accuracy are not measured before conversion ({why})", flush=True)
     outcome = run(args.model, options, echo=lambda line: print(line, flush=True))
     report = outcome.report
     _warn_fallback(report)

@@ -8,6 +8,7 @@ the library's own constants, so the CLI never offers what the library refuses.
 from __future__ import annotations
 
 __all__ = [
+    "add_calibration_options",
     "add_conversion_options",
     "add_data_dir_option",
     "add_export_options",
@@ -15,6 +16,7 @@ __all__ = [
     "add_measurement_options",
     "add_numerics_option",
     "add_preprocessing_options",
+    "calibration_options",
     "conversion_options",
     "evaluation_options",
     "export_options",
@@ -26,8 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..calibration import DEFAULT_BUDGET_PP, DEFAULT_CALIBRATION_SIZE, DEFAULT_VALIDATION_SIZE, CalibrationOptions
 from ..conversion import ENGINES, TARGETS, ConvertOptions
-from ..core import PROVIDERS
+from ..core import PROVIDERS, UsageError
 from ..datasets import DATA_DIR_ENV
 from ..evaluation import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
 from ..exporters import DEFAULT_OPSET, FRAMEWORKS, ExportOptions
@@ -153,6 +156,68 @@ def conversion_options(args: argparse.Namespace) -> ConvertOptions:
         clamp_weights=args.clamp_weights,
         numerics=args.numerics,
         diagnose=getattr(args, "explain", False),
+    )
+
+
+# -- calibration ------------------------------------------------------------------------------
+
+
+def add_calibration_options(parser: argparse.ArgumentParser, *, run: bool) -> None:
+    """Calibration data and the accuracy budget; shared by convert and run (where it is on by default)."""
+    default = "the training split of --dataset (mnist, cifar10)" if run else "none: only weights and rules decide"
+    parser.add_argument(
+        "--calibration",
+        metavar="DATA",
+        help=f"measure the model on mnist or cifar10 (their training split) or FILE.npz (x, y) to decide "
+        f"which nodes stay float32 (default: {default})",
+    )
+    if run:
+        parser.add_argument("--no-calibration", action="store_true", help="decide by weights and rules only, without data")
+    parser.add_argument(
+        "--calibration-size",
+        type=int,
+        metavar="N",
+        help=f"images whose ranges and errors are measured (default: {DEFAULT_CALIBRATION_SIZE})",
+    )
+    parser.add_argument(
+        "--validation-size",
+        type=int,
+        metavar="N",
+        help=f"further training images on which the accuracy budget is checked (default: {DEFAULT_VALIDATION_SIZE})",
+    )
+    parser.add_argument(
+        "--accuracy-budget",
+        type=_percentage_points,
+        metavar="PP",
+        help=f"top-1 on the validation images may drop at most PP percentage points below float32 (default: {DEFAULT_BUDGET_PP})",
+    )
+
+
+def calibration_options(args: argparse.Namespace, source: str | None) -> CalibrationOptions | None:
+    """The calibration of ``source`` (None: no calibration; then its size and budget options are refused)."""
+    given = [
+        flag
+        for flag, value in (
+            ("--calibration-size", args.calibration_size),
+            ("--validation-size", args.validation_size),
+            ("--accuracy-budget", args.accuracy_budget),
+        )
+        if value is not None
+    ]
+    if source is None:
+        if given:
+            raise UsageError(f"{given[0]} needs calibration data", "pass --calibration mnist, cifar10 or FILE.npz")
+        return None
+    return CalibrationOptions(
+        source=source,
+        size=args.calibration_size if args.calibration_size is not None else DEFAULT_CALIBRATION_SIZE,
+        validation_size=args.validation_size if args.validation_size is not None else DEFAULT_VALIDATION_SIZE,
+        budget_pp=args.accuracy_budget if args.accuracy_budget is not None else DEFAULT_BUDGET_PP,
+        data_dir=args.data_dir,
+        layout=getattr(args, "layout", "auto"),
+        mean=_floats(args.mean),
+        std=_floats(args.std),
+        progress=progress_enabled(args),
     )
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "FLOAT_ONLY_DOMAINS",
     "SCHEMA_VERSION",
     "TARGETS",
+    "TARGET_TYPES",
     "ConversionResult",
     "ConversionStats",
     "ConvertOptions",
@@ -21,12 +22,15 @@ __all__ = [
     "KeepInputRule",
     "KeepOpRule",
     "KeptNode",
+    "MeasuredKeep",
     "OutputDifference",
     "PhaseTimings",
+    "RoundingSlots",
     "TensorRangeReport",
     "ValidationReport",
     "convert",
     "default_output_path",
+    "rounding_slots",
 ]
 
 from typing import TYPE_CHECKING
@@ -34,7 +38,7 @@ from typing import TYPE_CHECKING
 from ..core import lazy_exports
 from ._options import ENGINES, TARGETS, ConvertOptions
 from ._policy import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, KeepInputRule, KeepOpRule
-from ._results import SCHEMA_VERSION, ConversionResult, ConversionStats, KeptNode
+from ._results import SCHEMA_VERSION, ConversionResult, ConversionStats, KeptNode, MeasuredKeep
 from ._results import OutputDifference as OutputDifference
 from ._results import PhaseTimings as PhaseTimings
 from ._results import TensorRangeReport as TensorRangeReport
@@ -42,6 +46,7 @@ from ._results import ValidationReport as ValidationReport
 
 if TYPE_CHECKING:
     from ._pipeline import convert, default_output_path
-    from ._rewrite import EngineOptions, FloatConversionPass
+    from ._rewrite import TARGET_TYPES, EngineOptions, FloatConversionPass
+    from ._slots import RoundingSlots, rounding_slots
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._rewrite"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._rewrite", "._slots"))

@@ -19,18 +19,17 @@ from ..core import (
     SOURCE_MODEL_KEY,
     ConversionError,
     NothingToConvertError,
+    UsageError,
     ValidationFailedError,
     all_graphs,
     one_line,
 )
 from ._options import ConvertOptions
 from ._plan import value_kind
-from ._results import ConversionResult, ConversionStats, PhaseTimings, ValidationReport
+from ._results import MEASURED_SOURCES, ConversionResult, ConversionStats, MeasuredKeep, PhaseTimings, ValidationReport
 from ._rewrite import EngineOptions, convert_in_place
-from ._types import infer_element_types
+from ._types import ensure_element_types
 from ._validate import ValidationOptions, validate_converted
-
-TARGET_TYPES = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
 
 
 def default_output_path(input_path: Path, target: str) -> Path:
@@ -51,10 +50,18 @@ def _has_float32(model: ir.Model) -> bool:
     return False
 
 
-def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) -> ConversionResult:
+def convert(
+    input_path: str | Path,
+    options: ConvertOptions = ConvertOptions(),
+    *,
+    measured: tuple[MeasuredKeep, ...] = (),
+    metadata: dict[str, str] | None = None,
+) -> ConversionResult:
     """Convert the model at ``input_path``; the input is never modified.
 
-    Raises a ``HalfconvError`` subclass for every user-facing failure; nothing is left on
+    ``measured`` names main-graph nodes that a calibration keeps float32 (see
+    ``halfconv.calibration``), and ``metadata`` is recorded in the converted model with
+    halfconv's own provenance. Raises a ``HalfconvError`` subclass for every user-facing failure; nothing is left on
     disk unless the whole conversion and its validation succeed.
     """
     started = time.perf_counter()
@@ -65,7 +72,8 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
     output_path = options.output or default_output_path(input_path, options.target)
     core.check_output_path(input_path, output_path, options.force, loaded.external_files)
     size_before = core.model_size_bytes(input_path, loaded.external_files)
-    target = TARGET_TYPES[options.target]
+    if measured and options.engine != "halfconv":
+        raise UsageError("calibrated decisions apply to the halfconv engine only", "use --engine halfconv")
 
     if not _has_float32(loaded.model):
         raise NothingToConvertError(
@@ -76,9 +84,9 @@ def convert(input_path: str | Path, options: ConvertOptions = ConvertOptions()) 
     with core.AtomicOutput(output_path) as staged:
         try:
             if options.engine == "halfconv":
-                stats = _convert_halfconv(loaded, options, target, staged, phases)
+                stats = _convert_halfconv(loaded, options, measured, staged, phases, metadata or {})
             else:
-                stats = _convert_occ(loaded, options, staged, phases)
+                stats = _convert_occ(loaded, options, staged, phases, metadata or {})
         except (NothingToConvertError, ConversionError):
             # An invalid input (unknown op, dangling input) keeps every node float32 or
             # breaks onnxconverter-common: blame the input, as after a failed validation.
@@ -146,6 +154,12 @@ def provenance(input_path: Path, output_path: Path, stats: ConversionStats, targ
         "nodes_kept_fp32": stats.nodes_kept_fp32,
         "casts_inserted": stats.casts_inserted,
         "kept_ops": kept_ops,
+        # Nodes kept float32 by a measurement, each with its figure, for the report.
+        "measured_kept": [
+            {"node": k.name, "op_type": k.op_type, "source": k.source, "reason": k.reason}
+            for k in stats.kept_nodes
+            if k.source in MEASURED_SOURCES
+        ],
     }
     return {SOURCE_MODEL_KEY: source, CONVERSION_KEY: json.dumps(facts, sort_keys=True)}
 
@@ -162,21 +176,14 @@ def _float_kinds(model: ir.Model) -> str:
 def _convert_halfconv(
     loaded: core.LoadedModel,
     options: ConvertOptions,
-    target: ir.DataType,
+    measured: tuple[MeasuredKeep, ...],
     staged: core.AtomicOutput,
     phases: dict[str, float],
+    metadata: dict[str, str],
 ) -> ConversionStats:
     started = time.perf_counter()
-    engine_options = EngineOptions(
-        target=target,
-        keep_ops=frozenset(options.keep_ops),
-        keep_nodes=frozenset(options.keep_nodes),
-        keep_io_types=options.keep_io_types,
-        use_default_policy=options.use_default_policy,
-        clamp_weights=options.clamp_weights,
-    )
-    _ensure_types(loaded.model)
-    stats, recorder = convert_in_place(loaded.model, engine_options)
+    ensure_element_types(loaded.model)
+    stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, measured))
     if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
         raise NothingToConvertError(
             f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
@@ -185,6 +192,7 @@ def _convert_halfconv(
     loaded.model.metadata_props.update(
         provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
     )
+    loaded.model.metadata_props.update(metadata)
     phases["convert_s"] = time.perf_counter() - started
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
@@ -198,22 +206,12 @@ def _convert_halfconv(
     )
 
 
-def _ensure_types(model: ir.Model) -> None:
-    """Make sure every node output has an element type before planning."""
-    if infer_element_types(model):
-        return
-    from onnx_ir.passes.common import ShapeInferencePass
-
-    # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
-    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
-    infer_element_types(model)
-
-
 def _convert_occ(
     loaded: core.LoadedModel,
     options: ConvertOptions,
     staged: core.AtomicOutput,
     phases: dict[str, float],
+    metadata: dict[str, str],
 ) -> ConversionStats:
     from ._occ import convert_with_occ
 
@@ -230,7 +228,8 @@ def _convert_occ(
             f"onnxconverter-common failed: {type(error).__name__}: {one_line(error)}",
             "try --engine halfconv",
         ) from None
-    for key, value in provenance(loaded.path, staged.final_path, stats, options.target, options.engine).items():
+    recorded = {**provenance(loaded.path, staged.final_path, stats, options.target, options.engine), **metadata}
+    for key, value in recorded.items():
         entry = next((p for p in proto.metadata_props if p.key == key), None) or proto.metadata_props.add()
         entry.key, entry.value = key, value
     phases["convert_s"] = time.perf_counter() - started

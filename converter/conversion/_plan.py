@@ -36,8 +36,9 @@ class DecisionOptions:
     keep_ops: frozenset[str] = frozenset()
     keep_nodes: frozenset[str] = frozenset()
     use_default_policy: bool = True
-    # Nodes kept float32 for a measured reason (a weight the target cannot hold), with it.
-    measured: dict[ir.Node, str] = dataclasses.field(default_factory=dict)
+    # Nodes kept float32 for a measured reason, with (reason, source): a weight the target
+    # cannot hold ("weights"), a calibration range or the accuracy search ("activations", "accuracy").
+    measured: dict[ir.Node, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -178,7 +179,7 @@ class _Decider:
         if node.name and node.name in options.keep_nodes:
             return "kept by --keep-node", "keep-node"
         if node in options.measured:
-            return options.measured[node], "weights"
+            return options.measured[node]
         if node.op_type in options.keep_ops:
             return "kept by --keep-op", "keep-op"
         if node.domain in _policy.FLOAT_ONLY_DOMAINS:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 __all__ = [
+    "MEASURED_SOURCES",
     "SCHEMA_VERSION",
     "ConversionResult",
     "ConversionStats",
     "KeptNode",
+    "MeasuredKeep",
     "OutputDifference",
     "PhaseTimings",
     "TensorRangeReport",
@@ -19,6 +21,8 @@ from typing import Any
 from ..numerics import NodeDivergence
 
 SCHEMA_VERSION = 1
+# The KeptNode sources that are measurements rather than rules.
+MEASURED_SOURCES = ("weights", "activations", "accuracy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +34,24 @@ class KeptNode:
     domain: str
     graph: str  # "main" or a path such as "main/If_0:then_branch"
     reason: str
-    source: str  # policy | keep-op | keep-node | weights | spec | sequence | unknown-type | custom-domain | parent
+    # policy | keep-op | keep-node | weights | activations | accuracy | spec | sequence | unknown-type | custom-domain | parent
+    source: str
     kept_inputs: tuple[str, ...] = ()  # set when only some inputs stay float32 (the node converts)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredKeep:
+    """A main-graph node that a measurement keeps float32, with the figure that decided it.
+
+    ``index`` is the node's position in the main graph of the model file (names may be
+    missing or repeated); ``name`` and ``op_type`` check that it is the node measured.
+    """
+
+    index: int
+    name: str
+    op_type: str
+    reason: str
+    source: str  # "activations" (a measured range) or "accuracy" (the accuracy-budget search)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,21 +13,26 @@ Tensor data is converted lazily (see ``_tensors``) when the model is written.
 
 from __future__ import annotations
 
-__all__ = ["EngineOptions", "FloatConversionPass", "FloatConversionResult", "convert_in_place"]
+__all__ = [
+    "TARGET_TYPES",
+    "EngineOptions", "FloatConversionPass", "FloatConversionResult", "convert_in_place", "measured_reasons"]
 
 import dataclasses
 
 import onnx_ir as ir
 
-from ..core import UniqueNames, all_graphs, graph_values
+from ..core import ConversionError, UniqueNames, all_graphs, graph_values
 from . import _plan
 from ._casts import CastPlacer
 from ._context import RewriteContext
+from ._options import ConvertOptions
 from ._plan import value_kind
-from ._results import ConversionStats
+from ._results import ConversionStats, MeasuredKeep
 from ._tensors import RangeRecorder
 from ._weight_ranges import weight_range_reasons
 from ._weights import WeightConverter
+
+TARGET_TYPES = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +43,20 @@ class EngineOptions:
     keep_io_types: bool = True
     use_default_policy: bool = True
     clamp_weights: bool = False  # convert weights the target cannot hold (clamped) instead of keeping their users
+    measured: tuple[MeasuredKeep, ...] = ()  # main-graph nodes a calibration keeps float32
+
+    @classmethod
+    def of(cls, options: ConvertOptions, measured: tuple[MeasuredKeep, ...] = ()) -> EngineOptions:
+        """The engine's share of a conversion's options."""
+        return cls(
+            target=TARGET_TYPES[options.target],
+            keep_ops=frozenset(options.keep_ops),
+            keep_nodes=frozenset(options.keep_nodes),
+            keep_io_types=options.keep_io_types,
+            use_default_policy=options.use_default_policy,
+            clamp_weights=options.clamp_weights,
+            measured=measured,
+        )
 
 
 @dataclasses.dataclass
@@ -69,6 +88,29 @@ def convert_in_place(model: ir.Model, options: EngineOptions) -> tuple[Conversio
     return _Rewriter(model, options, recorder).run(), recorder
 
 
+def measured_reasons(model: ir.Model, options: EngineOptions) -> dict[ir.Node, tuple[str, str]]:
+    """The nodes kept float32 by a measurement: weights the target cannot hold, then calibration's.
+
+    A calibration names nodes by their position in the main graph; one that is not there
+    (another file than the one measured) is a ConversionError, never a silent mismatch.
+    """
+    reasons: dict[ir.Node, tuple[str, str]] = {}
+    if not options.clamp_weights:
+        reasons.update((node, (reason, "weights")) for node, reason in weight_range_reasons(model, options.target).items())
+    if options.measured:
+        nodes = list(model.graph)
+        for keep in options.measured:
+            node = nodes[keep.index] if 0 <= keep.index < len(nodes) else None
+            if node is None or node.op_type != keep.op_type or (node.name or "") != keep.name:
+                raise ConversionError(
+                    f"the calibration measured a {keep.op_type} node '{keep.name}' at position {keep.index}, "
+                    "which this model does not have",
+                    "calibrate the model that is converted",
+                )
+            reasons.setdefault(node, (keep.reason, keep.source))
+    return reasons
+
+
 class _Rewriter:
     def __init__(self, model: ir.Model, options: EngineOptions, recorder: RangeRecorder) -> None:
         self.model = model
@@ -90,7 +132,7 @@ class _Rewriter:
                 keep_ops=self.options.keep_ops,
                 keep_nodes=self.options.keep_nodes,
                 use_default_policy=self.options.use_default_policy,
-                measured={} if self.options.clamp_weights else weight_range_reasons(self.model, self.options.target),
+                measured=measured_reasons(self.model, self.options),
             ),
         )
         for name in sorted(plan.unmatched_keep_nodes):

@@ -8,7 +8,7 @@ cannot resolve are left for the caller's fallback to full ONNX inference.
 
 from __future__ import annotations
 
-__all__ = ["infer_element_types"]
+__all__ = ["ensure_element_types", "infer_element_types"]
 
 import onnx_ir as ir
 
@@ -126,3 +126,14 @@ def infer_element_types(model: ir.Model) -> bool:
                 else:
                     value.type = ir.TensorType(dtype)
     return complete
+
+
+def ensure_element_types(model: ir.Model) -> None:
+    """Make sure every node output has an element type before planning."""
+    if infer_element_types(model):
+        return
+    from onnx_ir.passes.common import ShapeInferencePass
+
+    # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
+    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    infer_element_types(model)

@@ -6,6 +6,7 @@ Every other subpackage may import these names; this package imports none of them
 from __future__ import annotations
 
 __all__ = [
+    "CALIBRATION_KEY",
     "CONVERSION_KEY",
     "CPU_PROVIDER",
     "CUDA_PROVIDER",
@@ -16,6 +17,7 @@ __all__ = [
     "ORT_NUMPY_TYPES",
     "PREPROCESS_KEY",
     "PROVIDERS",
+    "SMALLEST_NORMAL",
     "SMALLEST_SUBNORMAL",
     "SOURCE_MODEL_KEY",
     "AtomicOutput",
@@ -65,8 +67,8 @@ from ._errors import ProviderError as ProviderError
 from ._errors import UsageError as UsageError
 from ._errors import ValidationFailedError as ValidationFailedError
 from ._lazy import lazy_exports
-from ._limits import LARGEST_FINITE, SMALLEST_SUBNORMAL
-from ._metadata import CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
+from ._limits import LARGEST_FINITE, SMALLEST_NORMAL, SMALLEST_SUBNORMAL
+from ._metadata import CALIBRATION_KEY, CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
 from ._text import choices_text, one_line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CONVERSION_KEY", "PREPROCESS_KEY", "SOURCE_MODEL_KEY"]
+__all__ = ["CALIBRATION_KEY", "CONVERSION_KEY", "PREPROCESS_KEY", "SOURCE_MODEL_KEY"]
 
 # Written by `convert`: the float32 model it came from, relative to the converted model.
 SOURCE_MODEL_KEY = "halfconv.source_model"
@@ -10,3 +10,5 @@ SOURCE_MODEL_KEY = "halfconv.source_model"
 CONVERSION_KEY = "halfconv.conversion"
 # Written by `export`: JSON of the preprocessing (layout, scale, mean, std, dataset, class names).
 PREPROCESS_KEY = "halfconv.preprocess"
+# Written by a calibrated `convert`: JSON of the calibration (its data, the budget, the trials).
+CALIBRATION_KEY = "halfconv.calibration"

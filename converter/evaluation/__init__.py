@@ -16,6 +16,7 @@ __all__ = [
     "EvaluationReport",
     "LatencyPoint",
     "ModelEvaluation",
+    "ModelSignature",
     "PairedAccuracy",
     "Preprocessing",
     "ProviderInfo",
@@ -23,7 +24,10 @@ __all__ = [
     "evaluate",
     "find_baseline",
     "paired_accuracy",
+    "plan_preprocessing",
     "preprocess",
+    "read_signature",
+    "top1",
 ]
 
 from typing import TYPE_CHECKING
@@ -44,7 +48,8 @@ from ._results import (
 from ._stats import PairedAccuracy, accuracy_gate, paired_accuracy
 
 if TYPE_CHECKING:
+    from ._measure import top1
     from ._pipeline import evaluate, find_baseline
-    from ._preprocess import preprocess
+    from ._preprocess import ModelSignature, plan_preprocessing, preprocess, read_signature
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._preprocess"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._measure", "._pipeline", "._preprocess"))

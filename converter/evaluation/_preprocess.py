@@ -37,9 +37,10 @@ class ModelSignature:
     metadata: dict[str, str]
 
 
-def read_signature(session: ort.InferenceSession, model_name: str) -> ModelSignature:
-    inputs = session.get_inputs()
-    outputs = session.get_outputs()
+def read_signature(session: ort.InferenceSession, model_name: str, *, ignore: frozenset[str] = frozenset()) -> ModelSignature:
+    """The image input and the class output of a classifier; ``ignore`` names inputs and outputs halfconv added."""
+    inputs = [i for i in session.get_inputs() if i.name not in ignore]
+    outputs = [o for o in session.get_outputs() if o.name not in ignore]
     if len(inputs) != 1:
         raise IncompatibleModelError(
             f"{model_name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)})",

@@ -1,0 +1,211 @@
+"""A calibrated conversion: measure the model on training images, decide, then convert.
+
+1. The conversion's plan (policy, keep lists, weight checks) gives the nodes that would
+   convert; the search model switches each one's fp16 rounding (``_search_model``).
+2. One float32 pass over the calibration images streams every value's range; a value
+   that does not fit the target keeps its nodes float32 (``_decide``).
+3. Trials on the validation images check the accuracy budget; when the candidate misses
+   it, the nodes are ranked by the error they introduce and a bisection keeps the fewest
+   in ranked order (``_search``).
+4. ``halfconv.conversion.convert`` writes the model, with every measured decision and
+   the calibration's record in its metadata.
+"""
+
+from __future__ import annotations
+
+__all__ = ["calibrated_convert"]
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import onnx_ir as ir
+import onnxruntime as ort
+
+from .. import core
+from ..conversion import TARGET_TYPES, ConvertOptions, MeasuredKeep, convert, default_output_path, rounding_slots
+from ..core import CALIBRATION_KEY, LARGEST_FINITE, SMALLEST_NORMAL, AccuracyGateError, IncompatibleModelError, UsageError
+from ..evaluation import read_signature, top1
+from ._data import CalibrationData, load_calibration
+from ._decide import RANGE_MARGIN, introduced_errors, range_decisions
+from ._options import CalibrationOptions
+from ._results import CalibratedConversion, CalibrationReport, Decision, RankedNode
+from ._runner import SearchRunner
+from ._search import search
+from ._search_model import SearchModel, build_search_model
+from ._stats import ErrorStats, RangeStats
+
+_TARGET_NAMES = {"fp16": "float16", "bf16": "bfloat16"}
+_CPU = core.ResolvedProvider("cpu", core.CPU_PROVIDER, "cpu", None, None)
+_RANKING_SHOWN = 10
+
+
+def calibrated_convert(
+    input_path: str | Path, convert_options: ConvertOptions, options: CalibrationOptions
+) -> CalibratedConversion:
+    """Measure the model at ``input_path`` on calibration images, then convert it with those decisions.
+
+    The input is never modified, and nothing is written unless the conversion succeeds.
+    Raises AccuracyGateError when no node can be fp16 within the budget.
+    """
+    started = time.perf_counter()
+    options.check()
+    convert_options.check()
+    if convert_options.engine != "halfconv":
+        raise UsageError("--calibration applies to the halfconv engine only", "use --engine halfconv")
+    input_path = Path(input_path)
+    report = _measure(input_path, convert_options, options, started)
+    measured = tuple(MeasuredKeep(d.node_index, d.name, d.op_type, d.reason, d.source) for d in report.decisions)
+    conversion = convert(
+        input_path,
+        convert_options,
+        measured=measured,
+        metadata={CALIBRATION_KEY: json.dumps(report.to_json_dict(), sort_keys=True)},
+    )
+    return CalibratedConversion(conversion, report)
+
+
+class _Calibration:
+    """The measurements of one calibration, in the session of its search model."""
+
+    def __init__(self, runner: SearchRunner, data: CalibrationData, options: CalibrationOptions, target: str) -> None:
+        self.runner = runner
+        self.data = data
+        self.options = options
+        self.target_name = _TARGET_NAMES[target]
+        self.largest = LARGEST_FINITE[self.target_name]
+        self.limit = self.largest / RANGE_MARGIN
+        self.phase_s: dict[str, float] = {}
+        self.ranking: tuple[RankedNode, ...] = ()
+        self.introduced: dict[int, tuple[int, float]] = {}  # switch -> (its rank, the error it introduces)
+
+    def ranges(self) -> dict[int, Decision]:
+        started = time.perf_counter()
+        model, runner = self.runner.model, self.runner
+        smallest = SMALLEST_NORMAL[self.target_name]
+        outputs = RangeStats(tuple(runner.names), self.limit, smallest)
+        fp32 = runner.mask(frozenset(range(len(model.switches))))
+        for images, (values,) in runner.exposed(self.data.calibration, [fp32]):
+            outputs.update(values, images)
+        inputs = RangeStats(tuple(v.name for v in model.input_values), self.limit, smallest)
+        inputs.update([self.data.calibration] if model.input_values else [], self.data.calibration.shape[0])
+        decided = range_decisions(model, outputs, inputs, self.target_name, self.largest)
+        self.phase_s["ranges_s"] = time.perf_counter() - started
+        return decided
+
+    def accuracy(self, kept_fp32: frozenset[int]) -> float:
+        logits = self.runner.logits(self.data.validation, kept_fp32)
+        if logits.ndim != 2 or logits.shape[1] != self.data.classes:
+            raise IncompatibleModelError(
+                f"the model outputs shape {logits.shape} for {self.data.provenance.dataset} images, "
+                f"not (N, {self.data.classes})",
+                "calibrate on the dataset the model was trained on",
+            )
+        return top1(logits, self.data.validation_labels, self.data.classes)[1]
+
+    def rank(self, candidate: frozenset[int]) -> list[int]:
+        """The switches, the largest introduced error first (ties in graph order)."""
+        started = time.perf_counter()
+        runner = self.runner
+        errors = ErrorStats(tuple(runner.names))
+        masks = [runner.mask(frozenset(range(len(runner.model.switches)))), runner.mask(candidate)]
+        for _, (reference, values) in runner.exposed(self.data.calibration, masks):
+            errors.update(reference, values)
+        introduced = introduced_errors(runner.model, errors)
+        order = sorted(range(len(introduced)), key=lambda s: (-introduced[s], s))
+        switches = runner.model.switches
+        ranked = [s for s in order if s not in candidate]
+        self.introduced = {s: (rank, float(introduced[s])) for rank, s in enumerate(ranked, 1)}
+        self.ranking = tuple(
+            RankedNode(switches[s].name, switches[s].op_type, float(introduced[s]))
+            for s in ranked[:_RANKING_SHOWN]
+        )
+        self.phase_s["ranking_s"] = time.perf_counter() - started
+        return ranked
+
+
+def _measure(
+    input_path: Path, convert_options: ConvertOptions, options: CalibrationOptions, started: float
+) -> CalibrationReport:
+    loaded = core.load_model(input_path)
+    output_path = convert_options.output or default_output_path(input_path, convert_options.target)
+    core.check_output_path(input_path, output_path, convert_options.force, loaded.external_files)
+    slots = rounding_slots(loaded.model, convert_options)
+    model = build_search_model(loaded.model, slots, TARGET_TYPES[convert_options.target])
+    with tempfile.TemporaryDirectory(prefix="halfconv-calibration-") as folder:
+        session = _session(loaded.model, Path(folder) / input_path.name, bool(loaded.external_files))
+        ignore = frozenset({model.mask_name, *(e.name for e in model.exposed)}) - set(model.outputs)
+        signature = read_signature(session, input_path.name, ignore=ignore)
+        data = load_calibration(options, signature, input_path.name)
+        runner = SearchRunner(session, model, signature, data.provenance.preprocessing.fixed_batch)
+        calibration = _Calibration(runner, data, options, convert_options.target)
+        calibration.phase_s["prepare_s"] = time.perf_counter() - started
+        decided = calibration.ranges()
+        trials_started = time.perf_counter()
+        every = frozenset(range(len(model.switches)))
+        fp32_accuracy = calibration.accuracy(every)
+        base = frozenset(decided)
+        kept, trials = search(
+            lambda fp32: calibration.accuracy(fp32),
+            fp32_accuracy,
+            options.budget_pp,
+            base,
+            lambda: calibration.rank(base),
+            len(model.switches),
+        )
+        calibration.phase_s["trials_s"] = time.perf_counter() - trials_started - calibration.phase_s.get("ranking_s", 0.0)
+    if model.switches and kept == every:
+        best = min(trials[1:], key=lambda t: t.drop_pp)
+        raise AccuracyGateError(
+            f"no node of {input_path.name} can be {convert_options.target} within the accuracy budget of "
+            f"{options.budget_pp:g} pp: the closest trial dropped {best.drop_pp:.2f} pp with {best.kept_fp32} of "
+            f"{len(model.switches)} nodes float32",
+            "raise --accuracy-budget, or keep the model float32",
+        )
+    accuracy = next(t.accuracy for t in reversed(trials) if t.within_budget and t.kept_fp32 == len(kept))
+    drop = (fp32_accuracy - accuracy) * 100.0
+    decisions = _decisions(model, decided, kept, calibration.introduced, f"{drop:.2f} pp, within {options.budget_pp:g} pp")
+    return CalibrationReport(
+        provenance=data.provenance,
+        target=convert_options.target,
+        budget_pp=options.budget_pp,
+        range_limit=calibration.limit,
+        largest_finite=calibration.largest,
+        switchable_nodes=len(model.switches),
+        decisions=decisions,
+        trials=tuple(trials),
+        fp32_accuracy=fp32_accuracy,
+        accuracy=accuracy,
+        ranking=calibration.ranking,
+        sessions=1,
+        model_runs=runner.runs,
+        time_s=time.perf_counter() - started,
+        phase_s=calibration.phase_s,
+    )
+
+
+def _session(model: ir.Model, path: Path, external: bool) -> ort.InferenceSession:
+    external = external or core.tensor_bytes(model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
+    if external:
+        ir.save(model, path, external_data=f"{path.name}.data")
+    else:
+        ir.save(model, path)
+    return core.create_session(path, _CPU)
+
+
+def _decisions(
+    model: SearchModel, decided: dict[int, Decision], kept: frozenset[int], introduced: dict[int, tuple[int, float]], outcome: str
+) -> tuple[Decision, ...]:
+    """Every switch kept float32, with its reason: its range, or its place in the error ranking."""
+    decisions = dict(decided)
+    searched = sorted(kept - set(decided))
+    for switch in searched:
+        node = model.switches[switch]
+        rank, error = introduced[switch]
+        reason = (
+            f"its fp16 rounding adds relative error {error:.3g} on the calibration images (rank {rank} of "
+            f"{len(introduced)}); with the top {len(searched)} float32 the validation drop is {outcome}"
+        )
+        decisions[switch] = Decision(node.node_index, node.name, node.op_type, "accuracy", reason)
+    return tuple(decisions[s] for s in sorted(decisions))

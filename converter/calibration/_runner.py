@@ -1,0 +1,78 @@
+"""Running the search model: validation logits for a trial, and exposed values batch by batch.
+
+Every run goes through the one session of the search model; a trial differs from another
+only in the switch vector it feeds. Batches that expose every intermediate value are sized
+so that one batch's outputs stay within a fixed number of bytes.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXPOSED_BYTES", "SearchRunner"]
+
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+
+from ..core import ORT_ERRORS, IncompatibleModelError, one_line
+from ..evaluation import ModelSignature
+from ._search_model import SearchModel
+
+EXPOSED_BYTES = 256 << 20  # the outputs of one batch with every value exposed, at most (for all its runs)
+_LOGIT_BATCH = 256
+
+
+class SearchRunner:
+    def __init__(self, session: ort.InferenceSession, model: SearchModel, signature: ModelSignature, fixed_batch: int | None) -> None:
+        self.session = session
+        self.model = model
+        self.signature = signature
+        self.fixed_batch = fixed_batch
+        self.names = [e.name for e in model.exposed]
+        self.runs = 0  # session.run calls
+        self.quiet = ort.RunOptions()
+        self.quiet.log_severity_level = 4
+
+    def mask(self, kept_fp32: frozenset[int]) -> np.ndarray:
+        """The switch vector: True (fp16 rounding) everywhere except the switches kept float32."""
+        switches = np.ones(len(self.model.switches), dtype=bool)
+        switches[list(kept_fp32)] = False
+        return switches
+
+    def _run(self, outputs: list[str], x: np.ndarray, switches: np.ndarray) -> list[np.ndarray]:
+        real = x.shape[0]
+        if self.fixed_batch is not None and real < self.fixed_batch:
+            x = np.concatenate([x, np.zeros((self.fixed_batch - real, *x.shape[1:]), x.dtype)])
+        try:
+            results = self.session.run(outputs, {self.signature.input_name: x, self.model.mask_name: switches}, self.quiet)
+        except ORT_ERRORS as error:
+            raise IncompatibleModelError(
+                f"ONNX Runtime failed to run the calibration model on the calibration images: {one_line(error)}",
+                "check that the model takes the dataset's images",
+            ) from None
+        self.runs += 1
+        if real == x.shape[0]:
+            return [np.asarray(r) for r in results]
+        # Padding rows of a fixed-batch model are dropped from every value that has a batch axis.
+        return [np.asarray(r)[:real] if np.ndim(r) and np.shape(r)[0] == x.shape[0] else np.asarray(r) for r in results]
+
+    def logits(self, x: np.ndarray, kept_fp32: frozenset[int]) -> np.ndarray:
+        switches = self.mask(kept_fp32)
+        batch = self.fixed_batch or _LOGIT_BATCH
+        chunks = [self._run([self.signature.output_name], x[i : i + batch], switches)[0] for i in range(0, x.shape[0], batch)]
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def _exposed_batch(self, x: np.ndarray, runs_per_batch: int) -> int:
+        """Images per batch such that ``runs_per_batch`` runs' exposed outputs fit in EXPOSED_BYTES."""
+        if self.fixed_batch is not None:
+            return self.fixed_batch
+        probe = self._run(self.names, x[:1], self.mask(frozenset(range(len(self.model.switches)))))
+        per_image = max(1, sum(int(a.nbytes) for a in probe) * runs_per_batch)
+        return int(min(_LOGIT_BATCH, max(1, EXPOSED_BYTES // per_image)))
+
+    def exposed(self, x: np.ndarray, masks: list[np.ndarray]) -> Iterator[tuple[int, list[list[np.ndarray]]]]:
+        """(images, one list of exposed values per switch vector) for each batch of ``x``."""
+        batch = self._exposed_batch(x, len(masks))
+        for start in range(0, x.shape[0], batch):
+            chunk = x[start : start + batch]
+            yield chunk.shape[0], [self._run(self.names, chunk, switches) for switches in masks]
