@@ -136,7 +136,7 @@ def test_convert_writes_fp16_beside_input_with_exact_summary(model: Path, capfd:
     assert model.read_bytes() == before
     assert (len(before), output.stat().st_size) == (192, 657)
     lines = out.splitlines()
-    assert lines[:9] == [
+    assert lines[:10] == [
         f"converted {model} -> {output} (fp16, engine halfconv)",
         "  nodes          3 total: 2 converted, 1 kept float32, 0 without float tensors",
         "  weights        100.0% of 12 float32 elements now fp16",
@@ -149,9 +149,10 @@ def test_convert_writes_fp16_beside_input_with_exact_summary(model: Path, capfd:
         # float32 fallbacks.
         "                 output 'Y': max abs error 0.00426, max rel error 0.000737",
         "                 numbers: fp16 storage emulated on CPUExecutionProvider",
+        "  calibration    not measured: activation ranges and accuracy were not checked on data (pass --calibration)",
     ]
-    assert TIME_LINE.fullmatch(lines[9]), lines[9]
-    assert len(lines) == 10
+    assert TIME_LINE.fullmatch(lines[10]), lines[10]
+    assert len(lines) == 11
     converted = onnx.load(str(output))
     onnx.checker.check_model(converted, full_check=True)
     assert converted.graph.initializer[0].data_type == onnx.TensorProto.FLOAT16
@@ -196,14 +197,15 @@ def test_target_bf16_text_summary_says_partial(model: Path, capfd: pytest.Captur
     lines = out.splitlines()
     assert lines[0] == f"converted {model} -> {model.with_name('m.bf16.onnx')} (bf16, engine halfconv)"
     assert lines[2] == "  weights        100.0% of 12 float32 elements now bf16"
-    assert lines[6:10] == [
+    assert lines[6:11] == [
         "  validation     partial (checker ok; not loaded in ORT; random inputs)",
         "                 output 'Y': max abs error 0.0296, max rel error 0.00512",
         "                 numbers: bf16 storage emulated on CPUExecutionProvider",
         f"                 skipped: {BF16_SKIPPED}",
+        "  calibration    not measured: activation ranges and accuracy were not checked on data (pass --calibration)",
     ]
-    assert TIME_LINE.fullmatch(lines[10]), lines[10]
-    assert len(lines) == 11
+    assert TIME_LINE.fullmatch(lines[11]), lines[11]
+    assert len(lines) == 12
 
 
 def test_target_bf16_in_a_fresh_process_prints_nothing_on_stderr(tmp_path: Path) -> None:

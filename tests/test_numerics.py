@@ -32,6 +32,7 @@ from onnx.reference import ReferenceEvaluator
 
 from halfconv import ConvertOptions, ValidationFailedError, cli, convert, load_dataset
 from halfconv.numerics import RoundedValue, emulated_copy, emulation_model
+from trained_models import mlp_model, train_mlp
 
 FP16_RTOL = 2.0**-9  # two float16 ulps (a float16 ulp is at most 2**-10 of the value)
 BF16_RTOL = 2.0**-7  # two bfloat16 ulps (8-bit significand)
@@ -508,62 +509,17 @@ def f16(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float16).astype(np.float32)
 
 
-def _train_mlp(data_dir: Path) -> tuple[np.ndarray, ...]:
-    """784-64-10 ReLU MLP, three epochs of SGD on 12,000 MNIST training images (about 91% test accuracy)."""
-    train = load_dataset("mnist", "train", data_dir=data_dir, download=False)
-    x = train.images[:12000].reshape(-1, 784).astype(np.float32) / 255
-    y = train.labels[:12000]
-    rng = np.random.default_rng(0)
-    w1 = (rng.standard_normal((784, 64)) * np.sqrt(2 / 784)).astype(np.float32)
-    b1 = np.zeros(64, np.float32)
-    w2 = (rng.standard_normal((64, 10)) * 0.1).astype(np.float32)
-    b2 = np.zeros(10, np.float32)
-    for _ in range(3):
-        for start in range(0, len(x), 200):
-            xb, yb = x[start : start + 200], y[start : start + 200]
-            h = np.maximum(xb @ w1 + b1, 0)
-            z = h @ w2 + b2
-            p = np.exp(z - z.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(yb)), yb] -= 1
-            g = p / len(yb)
-            gh = (g @ w2.T) * (h > 0)
-            w2 -= 0.5 * (h.T @ g)
-            b2 -= 0.5 * g.sum(axis=0)
-            w1 -= 0.5 * (xb.T @ gh)
-            b1 -= 0.5 * gh.sum(axis=0)
-    return w1, b1, w2, b2
-
-
-def _mlp(w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> onnx.ModelProto:
-    graph = helper.make_graph(
-        [
-            helper.make_node("Gemm", ["X", "W1", "b1"], ["H"], name="fc1"),
-            helper.make_node("Relu", ["H"], ["R"], name="relu1"),
-            helper.make_node("Gemm", ["R", "W2", "b2"], ["Z"], name="fc2"),
-            helper.make_node("Softmax", ["Z"], ["P"], name="softmax", axis=-1),
-        ],
-        "mlp",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 784])],
-        [helper.make_tensor_value_info("P", TensorProto.FLOAT, ["N", 10])],
-        [numpy_helper.from_array(a, n) for a, n in ((w1, "W1"), (b1, "b1"), (w2, "W2"), (b2, "b2"))],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
 def test_rescaled_trained_mlp_fails_conversion_naming_the_node_then_passes_with_keep_node(
     tmp_path: Path, data_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    w1, b1, w2, b2 = _train_mlp(data_dir)
+    w1, b1, w2, b2 = train_mlp(data_dir)
     test = load_dataset("mnist", "test", data_dir=data_dir, download=False)
     x = test.images[:32].reshape(-1, 784).astype(np.float32) / 255
     sample = tmp_path / "sample.npz"
     np.savez(sample, X=x)
     plain_path, scaled_path = tmp_path / "mlp.onnx", tmp_path / "scaled.onnx"
-    onnx.save(_mlp(w1, b1, w2, b2), str(plain_path))
-    onnx.save(_mlp(w1 * SCALE, b1 * SCALE, w2 / SCALE, b2), str(scaled_path))
+    onnx.save(mlp_model(w1, b1, w2, b2), str(plain_path))
+    onnx.save(mlp_model(w1 * SCALE, b1 * SCALE, w2 / SCALE, b2), str(scaled_path))
 
     # The float32 function is unchanged; its hidden layer is not.
     fp32 = run_ort(plain_path, {"X": x})["P"]

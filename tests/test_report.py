@@ -451,7 +451,7 @@ def test_markdown_has_tables_and_warning() -> None:
         "Accuracy per class",
         "Latency",
         "Logit differences",
-        "Conversion",
+        "Precision decisions",
         "Notes",
         "Tool versions",
     ):
@@ -465,7 +465,7 @@ def test_markdown_single_model() -> None:
     assert "| model | 1 | 200 | 0.083 | 0.100 | 0.133 | 0.087 | 11,474 |" in text
     assert "There is no baseline to compare with." in text
     assert "## Comparison" not in text
-    assert "## Conversion" not in text
+    assert "## Precision decisions" not in text
 
 
 def test_markdown_escapes_pipes_and_stars() -> None:
@@ -632,3 +632,39 @@ def test_a_report_with_both_fp16_and_bf16_fails_the_schema() -> None:
     data["fp16"] = {**data["bf16"], "role": "fp16"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, load_schema())
+
+
+def test_precision_section_names_the_calibration_and_every_measured_node() -> None:
+    from halfconv.evaluation import CalibrationFacts, MeasuredNode, TrialFacts
+
+    calibration = CalibrationFacts(
+        dataset="mnist",
+        split="train",
+        calibration_images=512,
+        validation_images=2000,
+        seed=0,
+        files=(("train-images-idx3-ubyte.gz", "ab" * 32),),
+        budget_pp=0.1,
+        range_limit=32752.0,
+        fp32_accuracy=0.912,
+        accuracy=0.9115,
+        switchable_nodes=4,
+        sessions=1,
+        trials=(TrialFacts("float32", 4, 0.912, 0.0, True), TrialFacts("candidate", 3, 0.9115, 0.05, True)),
+    )
+    report = baseline_report()
+    fp16 = report.models[1]
+    assert fp16.conversion is not None
+    facts = dataclasses.replace(
+        fp16.conversion,
+        measured=(MeasuredNode("fc1", "Gemm", "activations", "output 'H' absmax 2.15e+05"),),
+        calibration=calibration,
+    )
+    report = dataclasses.replace(report, models=(report.models[0], dataclasses.replace(fp16, conversion=facts)))
+    text = render_markdown(report)
+    assert "| calibration data | mnist, training split |" in text
+    assert "| validation top-1 | fp32 91.20%, converted 91.15% (change -0.05 pp; fp16 storage emulated) |" in text
+    assert "| 2 | candidate | 3 of 4 | 91.15% | -0.05 pp | yes |" in text
+    assert "| `fc1` | `Gemm` | activations | output 'H' absmax 2.15e+05 |" in text
+    assert "Activation ranges and accuracy were not measured" not in text
+    assert "Activation ranges and accuracy were not measured" in render_markdown(baseline_report())

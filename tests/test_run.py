@@ -64,19 +64,21 @@ def test_run_on_onnx_model(mnist_onnx: Path, tmp_path: Path, capfd: pytest.Captu
     code, out, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "500", "--provider", "cpu", "--report-dir", str(report_dir), *fast)
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[:7] == [
+    assert lines[:8] == [
         f"[1/2] converted {mnist_onnx} -> {report_dir / 'lr.fp16.onnx'} (3 nodes converted, 0 kept float32, 2 casts; validation passed)",
+        "      calibrated on 512 mnist train images, budget checked on 2,000: 0 node(s) kept float32 by measurement, "
+        "validation drop -0.05 pp (budget 0.1 pp), 2 evaluations",
         "[2/2] evaluated on mnist test (500 images, CPUExecutionProvider)",
         "",
         "accuracy   fp32 90.20%   fp16 90.20%   change 0.00 pp   agreement 100.00%",
         "paired     0 right to wrong, 0 wrong to right; 95% interval -0.39 to +0.39 pp; McNemar p = 1",
         "numerics   fp16 storage emulated on CPUExecutionProvider",
-        # The fp16 size includes its metadata's path to the source, ../../run0/lr.onnx.
-        "size       0.52x of fp32 (16,353 vs 31,614 bytes)",
+        # The fp16 size includes its metadata: the path to the source (../../run0/lr.onnx) and the calibration record.
+        "size       0.55x of fp32 (17,500 vs 31,614 bytes)",
     ]
     # The latency ratio is the one figure that varies from run to run.
-    assert re.fullmatch(r"latency    \d+\.\d\dx of fp32 at batch 16 \(p50, CPUExecutionProvider\)", lines[7]), lines[7]
-    assert lines[8:] == [f"report     {report_dir / 'report.html'}"]
+    assert re.fullmatch(r"latency    \d+\.\d\dx of fp32 at batch 16 \(p50, CPUExecutionProvider\)", lines[8]), lines[8]
+    assert lines[9:] == [f"report     {report_dir / 'report.html'}"]
     assert sorted(p.name for p in report_dir.iterdir()) == ["lr.fp16.onnx", "report.html", "report.json", "report.md"]
     report = json.loads((report_dir / "report.json").read_text())
     assert report["dataset"]["num_images"] == 500 and report["baseline_source"] == "--baseline"
@@ -97,14 +99,14 @@ def test_run_auto_provider_reports_the_fallback(
     assert code == 0
     # One line, and nothing from ONNX Runtime's failed CUDA session on the descriptor.
     assert err == f"Warning: ran on CPUExecutionProvider: CUDA unavailable: {cuda_reason}\n"
-    assert out.splitlines()[1] == "[2/2] evaluated on mnist test (64 images, CPUExecutionProvider)"
+    assert out.splitlines()[2] == "[2/2] evaluated on mnist test (64 images, CPUExecutionProvider)"
     assert "CPU FALLBACK" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_run_bad_dataset_leaves_no_report(mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str]) -> None:
     code, out, err = run(capfd, "run", str(mnist_onnx), "--dataset", "cifar10", "--provider", "cpu", "--report-dir", str(tmp_path / "r"), *fast)
     assert code == 13
-    assert out == f"[1/2] converted {mnist_onnx} -> {tmp_path / 'r' / 'lr.fp16.onnx'} (3 nodes converted, 0 kept float32, 2 casts; validation passed)\n"
+    assert out == ""  # the calibration on cifar10's training split finds the mismatch before anything is converted
     assert err.count("\n") == 1 and err.startswith("Error: lr.onnx expects input (N, 1, 28, 28) but cifar10 images are 32x32x3")
     assert not (tmp_path / "r").exists()
 
@@ -137,7 +139,8 @@ def test_run_exports_a_torch_state_dict(tmp_path: Path, capfd: pytest.CaptureFix
     assert code == 0, err
     assert out.splitlines()[0].startswith(f"[1/3] exported {tmp_path / 'net.pt'} -> {report_dir / 'net.onnx'} (state_dict")
     assert out.splitlines()[1].startswith("[2/3] converted")
-    assert out.splitlines()[2] == "[3/3] evaluated on mnist test (200 images, CPUExecutionProvider)"
+    assert out.splitlines()[2].startswith("      calibrated on 512 mnist train images")
+    assert out.splitlines()[3] == "[3/3] evaluated on mnist test (200 images, CPUExecutionProvider)"
     assert sorted(p.name for p in report_dir.iterdir()) == ["net.fp16.onnx", "net.onnx", "report.html", "report.json", "report.md"]
     metadata = json.loads(__import__("onnx").load(str(report_dir / "net.onnx")).metadata_props[0].value)
     assert metadata["dataset"] == "mnist" and metadata["layout"] == "nchw"
@@ -153,15 +156,15 @@ def test_run_on_reference_model(tmp_path: Path, capfd: pytest.CaptureFixture[str
     shutil.copyfile(REFERENCE, model)
     code, out, err = run(capfd, "run", str(model), "--dataset", "mnist", "--limit", "1000", "--provider", "cpu", "--report-dir", str(tmp_path / "r"), *fast)
     assert (code, err) == (0, "")
-    assert out.splitlines()[3:7] == [
+    assert out.splitlines()[4:8] == [
         "accuracy   fp32 97.80%   fp16 97.80%   change 0.00 pp   agreement 100.00%",
         "paired     0 right to wrong, 0 wrong to right; 95% interval -0.20 to +0.20 pp; McNemar p = 1",
         "numerics   fp16 storage emulated on CPUExecutionProvider",
-        "size       0.50x of fp32 (412,898 vs 819,578 bytes)",
+        "size       0.51x of fp32 (414,032 vs 819,578 bytes)",
     ]
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert (report["fp32"]["correct"], report["fp16"]["correct"], report["accuracy_delta_pp"]) == (978, 978, 0.0)
-    assert (report["fp32"]["size_bytes"], report["fp16"]["size_bytes"]) == (819_578, 412_898)
+    assert (report["fp32"]["size_bytes"], report["fp16"]["size_bytes"]) == (819_578, 414_032)
 
 
 def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:

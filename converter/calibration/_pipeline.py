@@ -61,7 +61,7 @@ def calibrated_convert(
         input_path,
         convert_options,
         measured=measured,
-        metadata={CALIBRATION_KEY: json.dumps(report.to_json_dict(), sort_keys=True)},
+        metadata={CALIBRATION_KEY: json.dumps(report.to_json_dict(timings=False), sort_keys=True)},
     )
     return CalibratedConversion(conversion, report)
 
@@ -79,6 +79,7 @@ class _Calibration:
         self.phase_s: dict[str, float] = {}
         self.ranking: tuple[RankedNode, ...] = ()
         self.introduced: dict[int, tuple[int, float]] = {}  # switch -> (its rank, the error it introduces)
+        self.groups: list[tuple[int, frozenset[int]]] = []  # in ranked order: a switch, and those moving with it
 
     def ranges(self) -> dict[int, Decision]:
         started = time.perf_counter()
@@ -104,25 +105,29 @@ class _Calibration:
             )
         return top1(logits, self.data.validation_labels, self.data.classes)[1]
 
-    def rank(self, candidate: frozenset[int]) -> list[int]:
-        """The switches, the largest introduced error first (ties in graph order)."""
+    def rank(self, candidate: frozenset[int]) -> list[frozenset[int]]:
+        """The switches not in ``candidate``, the largest introduced error first (ties in graph order),
+        each with the switches producing its inputs, which move to float32 with it."""
         started = time.perf_counter()
         runner = self.runner
+        model = runner.model
         errors = ErrorStats(tuple(runner.names))
-        masks = [runner.mask(frozenset(range(len(runner.model.switches)))), runner.mask(candidate)]
-        for _, (reference, values) in runner.exposed(self.data.calibration, masks):
+        every = frozenset(range(len(model.switches)))
+        for _, (reference, values) in runner.exposed(self.data.calibration, [runner.mask(every), runner.mask(candidate)]):
             errors.update(reference, values)
-        introduced = introduced_errors(runner.model, errors)
-        order = sorted(range(len(introduced)), key=lambda s: (-introduced[s], s))
-        switches = runner.model.switches
-        ranked = [s for s in order if s not in candidate]
+        introduced = introduced_errors(model, errors)
+        ranked = sorted((s for s in range(len(introduced)) if s not in candidate), key=lambda s: (-introduced[s], s))
         self.introduced = {s: (rank, float(introduced[s])) for rank, s in enumerate(ranked, 1)}
         self.ranking = tuple(
-            RankedNode(switches[s].name, switches[s].op_type, float(introduced[s]))
-            for s in ranked[:_RANKING_SHOWN]
+            RankedNode(model.switches[s].name, model.switches[s].op_type, float(introduced[s])) for s in ranked[:_RANKING_SHOWN]
         )
+        producers = {v.name: v.producer for v in model.exposed}
+        self.groups = [
+            (s, frozenset({s, *(p for name in model.switches[s].inputs if (p := producers.get(name)) is not None)}) - candidate)
+            for s in ranked
+        ]
         self.phase_s["ranking_s"] = time.perf_counter() - started
-        return ranked
+        return [group for _, group in self.groups]
 
 
 def _measure(
@@ -165,7 +170,7 @@ def _measure(
         )
     accuracy = next(t.accuracy for t in reversed(trials) if t.within_budget and t.kept_fp32 == len(kept))
     drop = (fp32_accuracy - accuracy) * 100.0
-    decisions = _decisions(model, decided, kept, calibration.introduced, f"{drop:.2f} pp, within {options.budget_pp:g} pp")
+    decisions = _decisions(model, decided, kept, calibration, f"{drop:.2f} pp, within {options.budget_pp:g} pp")
     return CalibrationReport(
         provenance=data.provenance,
         target=convert_options.target,
@@ -195,17 +200,24 @@ def _session(model: ir.Model, path: Path, external: bool) -> ort.InferenceSessio
 
 
 def _decisions(
-    model: SearchModel, decided: dict[int, Decision], kept: frozenset[int], introduced: dict[int, tuple[int, float]], outcome: str
+    model: SearchModel, decided: dict[int, Decision], kept: frozenset[int], calibration: _Calibration, outcome: str
 ) -> tuple[Decision, ...]:
     """Every switch kept float32, with its reason: its range, or its place in the error ranking."""
     decisions = dict(decided)
-    searched = sorted(kept - set(decided))
-    for switch in searched:
+    searched = kept - set(decided)
+    total = len(calibration.introduced)
+    for switch in sorted(searched):
         node = model.switches[switch]
-        rank, error = introduced[switch]
-        reason = (
-            f"its fp16 rounding adds relative error {error:.3g} on the calibration images (rank {rank} of "
-            f"{len(introduced)}); with the top {len(searched)} float32 the validation drop is {outcome}"
-        )
+        lead = next(lead for lead, group in calibration.groups if switch in group)
+        rank, error = calibration.introduced[lead]
+        if lead == switch:
+            why = f"its fp16 rounding adds relative error {error:.3g} on the calibration images (rank {rank} of {total})"
+        else:
+            other = model.switches[lead]
+            why = (
+                f"it produces an input of {other.op_type} '{other.name}' (rank {rank} of {total}, relative error "
+                f"{error:.3g}), which must not be stored in fp16 for that node"
+            )
+        reason = f"{why}; with the {len(searched)} node(s) so kept float32 the validation drop is {outcome}"
         decisions[switch] = Decision(node.node_index, node.name, node.op_type, "accuracy", reason)
     return tuple(decisions[s] for s in sorted(decisions))

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["CalibratedConversion", "CalibrationReport", "Decision", "RankedNode"]
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from ..conversion import ConversionResult
@@ -54,9 +55,10 @@ class CalibrationReport:
     def drop_pp(self) -> float:
         return (self.fp32_accuracy - self.accuracy) * 100.0
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self, *, timings: bool = True) -> dict[str, Any]:
+        """The record as JSON; ``timings=False`` leaves out what varies from run to run (the model's metadata)."""
         provenance = self.provenance
-        return {
+        record = {
             "data": {
                 "dataset": provenance.dataset,
                 "split": provenance.split,
@@ -65,7 +67,7 @@ class CalibrationReport:
                 "validation_images": provenance.validation_images,
                 "seed": provenance.seed,
                 "overlap": provenance.overlap,
-                "files": [dataclasses.asdict(f) for f in provenance.files],
+                "files": [{"name": Path(f.path).name, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in provenance.files],
                 "preprocessing": dataclasses.asdict(provenance.preprocessing),
             },
             "target": self.target,
@@ -82,9 +84,11 @@ class CalibrationReport:
             "ranking": [dataclasses.asdict(r) for r in self.ranking],
             "sessions": self.sessions,
             "model_runs": self.model_runs,
-            "time_s": round(self.time_s, 4),
-            "phase_s": {k: round(v, 4) for k, v in self.phase_s.items()},
         }
+        if timings:
+            record["time_s"] = round(self.time_s, 4)
+            record["phase_s"] = {k: round(v, 4) for k, v in self.phase_s.items()}
+        return record
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,10 @@ order: a bisection over the prefix length finds the shortest prefix that meets t
 budget, in ⌈log2 N⌉ trials for N ranked nodes. The search so ends after at most
 2 + ⌈log2 N⌉ ≤ 2 + K·⌈log2 N⌉ trials, for the K nodes it keeps.
 
+A node moves with the nodes that produce its inputs: a float32 node still reads a value
+that its producer stores in fp16, so keeping the node alone would leave the rounding it
+suffers from in place (a Sub that cancels two large values needs them unrounded).
+
 Keeping every switchable node float32 computes the float32 model exactly, so the whole
 ranking meets any budget without a trial: the search always ends on a set that met it.
 """
@@ -45,7 +49,11 @@ class _Trials:
         return within
 
 
-def _shortest_prefix(trials: _Trials, fixed: frozenset[int], ranked: Sequence[int], low: int) -> int:
+def _union(groups: Sequence[frozenset[int]]) -> frozenset[int]:
+    return frozenset().union(*groups)
+
+
+def _shortest_prefix(trials: _Trials, fixed: frozenset[int], ranked: Sequence[frozenset[int]], low: int) -> int:
     """The smallest k in (low, len(ranked)] for which ``fixed`` plus ``ranked[:k]`` passes.
 
     The whole ranking is known to pass (it is the float32 model), and ``ranked[:low]`` to fail.
@@ -53,7 +61,7 @@ def _shortest_prefix(trials: _Trials, fixed: frozenset[int], ranked: Sequence[in
     high = len(ranked)
     while high - low > 1:
         middle = (low + high) // 2
-        if trials.passes(fixed | frozenset(ranked[:middle]), "bisection"):
+        if trials.passes(fixed | _union(ranked[:middle]), "bisection"):
             high = middle
         else:
             low = middle
@@ -65,19 +73,20 @@ def search(
     fp32_accuracy: float,
     budget_pp: float,
     base: frozenset[int],
-    rank: Callable[[], Sequence[int]],
+    rank: Callable[[], Sequence[frozenset[int]]],
     switch_count: int,
 ) -> tuple[frozenset[int], list[Trial]]:
     """The switches to keep float32, and every trial run.
 
     ``accuracy_of`` evaluates a set of switches kept float32; ``base`` is the candidate's
-    set (kept by their ranges); ``rank`` orders the other switches, worst first, and is
-    called only when the candidate misses the budget.
+    set (kept by their ranges); ``rank`` orders the other switches, worst first, each with
+    the switches that must move with it, and is called only when the candidate misses the
+    budget.
     """
     trials = _Trials(accuracy_of, fp32_accuracy, budget_pp)
     trials.done.append(Trial("float32", switch_count, fp32_accuracy, 0.0, True))
     if trials.passes(base, "candidate"):
         return base, trials.done
-    ranked = [s for s in rank() if s not in base]
+    ranked = list(rank())
     length = _shortest_prefix(trials, base, ranked, 0)  # the candidate (no ranked node kept) failed
-    return base | frozenset(ranked[:length]), trials.done
+    return base | _union(ranked[:length]), trials.done

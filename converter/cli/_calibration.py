@@ -4,7 +4,10 @@ from __future__ import annotations
 
 __all__ = ["NOT_CALIBRATED", "format_calibration"]
 
-from ..calibration import CalibrationReport
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..calibration import CalibrationReport
 
 NOT_CALIBRATED = "not measured: activation ranges and accuracy were not checked on data (pass --calibration)"
 

@@ -8,9 +8,9 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import calibration, conversion
-from ..calibration import CalibrationReport
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
 from ..report import format_bytes
 from ._calibration import NOT_CALIBRATED, format_calibration
@@ -25,6 +25,9 @@ from ._options import (
     calibration_options,
     conversion_options,
 )
+
+if TYPE_CHECKING:
+    from ..calibration import CalibrationReport
 
 
 def _convert_arguments(parser: argparse.ArgumentParser) -> None:

@@ -61,25 +61,14 @@ def convert(
 
     ``measured`` names main-graph nodes that a calibration keeps float32 (see
     ``halfconv.calibration``), and ``metadata`` is recorded in the converted model with
-    halfconv's own provenance. Raises a ``HalfconvError`` subclass for every user-facing failure; nothing is left on
-    disk unless the whole conversion and its validation succeed.
+    halfconv's own provenance. Raises a ``HalfconvError`` subclass for every user-facing
+    failure; nothing is left on disk unless the whole conversion and its validation succeed.
     """
     started = time.perf_counter()
-    options.check()
     input_path = Path(input_path)
-    loaded = core.load_model(input_path)
+    loaded, output_path = _load_checked(input_path, options, measured)
     phases: dict[str, float] = {"load_s": time.perf_counter() - started}
-    output_path = options.output or default_output_path(input_path, options.target)
-    core.check_output_path(input_path, output_path, options.force, loaded.external_files)
     size_before = core.model_size_bytes(input_path, loaded.external_files)
-    if measured and options.engine != "halfconv":
-        raise UsageError("calibrated decisions apply to the halfconv engine only", "use --engine halfconv")
-
-    if not _has_float32(loaded.model):
-        raise NothingToConvertError(
-            f"{input_path} has no float32 tensors to convert ({_float_kinds(loaded.model)})",
-            "nothing was written",
-        )
 
     with core.AtomicOutput(output_path) as staged:
         try:
@@ -96,9 +85,7 @@ def convert(
         validation = _validate(input_path, staged.model_path, options)
         phases["validate_s"] = time.perf_counter() - validate_started
         staged_data = staged.staging / staged.data_name
-        size_after = core.model_size_bytes(
-            staged.model_path, (staged_data,) if staged_data.exists() else ()
-        )
+        size_after = core.model_size_bytes(staged.model_path, (staged_data,) if staged_data.exists() else ())
         data_path = staged.commit()
 
     return ConversionResult(
@@ -115,6 +102,24 @@ def convert(
         wall_time_s=time.perf_counter() - started,
         timings=PhaseTimings(**phases),
     )
+
+
+def _load_checked(
+    input_path: Path, options: ConvertOptions, measured: tuple[MeasuredKeep, ...]
+) -> tuple[core.LoadedModel, Path]:
+    """The loaded input and the output path, once the options, the output and the input's float32 are checked."""
+    options.check()
+    if measured and options.engine != "halfconv":
+        raise UsageError("calibrated decisions apply to the halfconv engine only", "use --engine halfconv")
+    loaded = core.load_model(input_path)
+    output_path = options.output or default_output_path(input_path, options.target)
+    core.check_output_path(input_path, output_path, options.force, loaded.external_files)
+    if not _has_float32(loaded.model):
+        raise NothingToConvertError(
+            f"{input_path} has no float32 tensors to convert ({_float_kinds(loaded.model)})",
+            "nothing was written",
+        )
+    return loaded, output_path
 
 
 def _validate(input_path: Path, staged_path: Path, options: ConvertOptions) -> ValidationReport:
@@ -154,13 +159,14 @@ def provenance(input_path: Path, output_path: Path, stats: ConversionStats, targ
         "nodes_kept_fp32": stats.nodes_kept_fp32,
         "casts_inserted": stats.casts_inserted,
         "kept_ops": kept_ops,
-        # Nodes kept float32 by a measurement, each with its figure, for the report.
-        "measured_kept": [
-            {"node": k.name, "op_type": k.op_type, "source": k.source, "reason": k.reason}
-            for k in stats.kept_nodes
-            if k.source in MEASURED_SOURCES
-        ],
     }
+    measured = [
+        {"node": k.name, "op_type": k.op_type, "source": k.source, "reason": k.reason}
+        for k in stats.kept_nodes
+        if k.source in MEASURED_SOURCES
+    ]
+    if measured:  # nodes kept float32 by a measurement, each with its figure, for the report
+        facts["measured_kept"] = measured
     return {SOURCE_MODEL_KEY: source, CONVERSION_KEY: json.dumps(facts, sort_keys=True)}
 
 

@@ -9,17 +9,20 @@ __all__ = [
     "DEFAULT_LATENCY_BATCH_SIZES",
     "LAYOUTS",
     "REPORT_SCHEMA_VERSION",
+    "CalibrationFacts",
     "Comparison",
     "ConversionFacts",
     "DatasetInfo",
     "EvaluateOptions",
     "EvaluationReport",
     "LatencyPoint",
+    "MeasuredNode",
     "ModelEvaluation",
     "ModelSignature",
     "PairedAccuracy",
     "Preprocessing",
     "ProviderInfo",
+    "TrialFacts",
     "accuracy_gate",
     "evaluate",
     "find_baseline",
@@ -36,14 +39,17 @@ from ..core import lazy_exports
 from ._options import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
 from ._results import (
     REPORT_SCHEMA_VERSION,
+    CalibrationFacts,
     Comparison,
     ConversionFacts,
     DatasetInfo,
     EvaluationReport,
     LatencyPoint,
+    MeasuredNode,
     ModelEvaluation,
     Preprocessing,
     ProviderInfo,
+    TrialFacts,
 )
 from ._stats import PairedAccuracy, accuracy_gate, paired_accuracy
 

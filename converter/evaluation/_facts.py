@@ -11,8 +11,8 @@ from pathlib import Path
 
 import onnx
 
-from ..core import CONVERSION_KEY, SOURCE_MODEL_KEY
-from ._results import ConversionFacts
+from ..core import CALIBRATION_KEY, CONVERSION_KEY, SOURCE_MODEL_KEY
+from ._results import CalibrationFacts, ConversionFacts, MeasuredNode, TrialFacts
 
 _FLOAT_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
@@ -63,8 +63,42 @@ def conversion_facts(proto: onnx.ModelProto) -> ConversionFacts | None:
             nodes_kept_fp32=int(facts["nodes_kept_fp32"]),
             casts_inserted=int(facts["casts_inserted"]),
             kept_ops=tuple(str(op) for op in facts.get("kept_ops", ())),
+            measured=tuple(
+                MeasuredNode(str(k["node"]), str(k["op_type"]), str(k["source"]), str(k["reason"]))
+                for k in facts.get("measured_kept", ())
+            ),
+            calibration=_calibration_facts(metadata.get(CALIBRATION_KEY)),
         )
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError):
+        return None
+
+
+def _calibration_facts(text: str | None) -> CalibrationFacts | None:
+    """The calibration record of a calibrated conversion; None without one (or one this version cannot read)."""
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+        data = record["data"]
+        return CalibrationFacts(
+            dataset=str(data["dataset"]),
+            split=str(data["split"]),
+            calibration_images=int(data["calibration_images"]),
+            validation_images=int(data["validation_images"]),
+            seed=int(data["seed"]),
+            files=tuple((str(f["name"]), str(f["sha256"])) for f in data["files"]),
+            budget_pp=float(record["budget_pp"]),
+            range_limit=float(record["range_limit"]),
+            fp32_accuracy=float(record["fp32_accuracy"]),
+            accuracy=float(record["accuracy"]),
+            switchable_nodes=int(record["switchable_nodes"]),
+            sessions=int(record["sessions"]),
+            trials=tuple(
+                TrialFacts(str(t["stage"]), int(t["kept_fp32"]), float(t["accuracy"]), float(t["drop_pp"]), bool(t["within_budget"]))
+                for t in record["trials"]
+            ),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError):
         return None
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 __all__ = [
     "REPORT_SCHEMA_VERSION",
+    "CalibrationFacts",
     "Comparison",
     "ConversionFacts",
     "DatasetInfo",
     "EvaluationReport",
     "LatencyPoint",
+    "MeasuredNode",
     "ModelEvaluation",
     "Preprocessing",
     "ProviderInfo",
+    "TrialFacts",
 ]
 
 import dataclasses
@@ -73,6 +76,46 @@ class LatencyPoint:
 
 
 @dataclasses.dataclass(frozen=True)
+class MeasuredNode:
+    """A node the conversion kept float32 because of a measurement, with its figure."""
+
+    node: str
+    op_type: str
+    source: str  # "weights", "activations" or "accuracy"
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialFacts:
+    """One evaluation of the accuracy-budget search, on the validation images of the training split."""
+
+    stage: str  # "float32", "candidate" or "bisection"
+    kept_fp32: int
+    accuracy: float
+    drop_pp: float
+    within_budget: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationFacts:
+    """What a calibrated ``halfconv convert`` measured before converting, from the model's metadata."""
+
+    dataset: str
+    split: str  # "train", or "file" for an .npz
+    calibration_images: int
+    validation_images: int
+    seed: int
+    files: tuple[tuple[str, str], ...]  # (file name, sha256)
+    budget_pp: float
+    range_limit: float
+    fp32_accuracy: float  # on the validation images
+    accuracy: float  # of the converted model there, fp16 storage emulated
+    switchable_nodes: int
+    sessions: int
+    trials: tuple[TrialFacts, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class ConversionFacts:
     """What ``halfconv convert`` recorded in the converted model's metadata."""
 
@@ -82,6 +125,8 @@ class ConversionFacts:
     nodes_kept_fp32: int
     casts_inserted: int
     kept_ops: tuple[str, ...]  # op types of the nodes kept in float32
+    measured: tuple[MeasuredNode, ...] = ()  # nodes kept float32 by a measurement
+    calibration: CalibrationFacts | None = None  # None: converted without calibration data
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 __all__ = ["Bullets", "Code", "Section", "Table", "key_figures", "report_warnings", "sections", "title"]
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..evaluation import Comparison, EvaluationReport, ModelEvaluation
 from ..numerics import NOT_ROUNDED
+from ._blocks import Block, Bullets, Code, Section, Table
 from ._format import (
     CPU_PROVIDER,
     format_bytes,
@@ -32,6 +32,7 @@ from ._format import (
     report_batch_sizes,
     report_class_names,
 )
+from ._precision import precision_section
 
 # -- warnings -----------------------------------------------------------------------------------
 
@@ -65,32 +66,6 @@ def report_warnings(report: EvaluationReport) -> list[str]:
 
 
 # -- content, shared by Markdown and HTML -------------------------------------------------------
-
-
-class Code(str):
-    """A table cell or item shown as code: paths, hashes, op types."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[int, ...] = ()  # columns aligned right
-
-
-@dataclasses.dataclass(frozen=True)
-class Bullets:
-    items: tuple[str, ...]
-
-
-_Block = str | Table | Bullets
-
-
-@dataclasses.dataclass(frozen=True)
-class Section:
-    title: str
-    blocks: tuple[_Block, ...]
-    plot: str | None = None  # the HTML page shows this plot at the top of the section
 
 
 def _converted_role(report: EvaluationReport) -> str:
@@ -277,7 +252,7 @@ def _models_section(report: EvaluationReport) -> Section:
         ("non-finite outputs", [f"{m.nonfinite_outputs:,}" for m in models]),
     ]
     rows = tuple((label, *cells) for label, cells in fields)
-    blocks: list[_Block] = [Table(("", *(m.role for m in models)), rows)]
+    blocks: list[Block] = [Table(("", *(m.role for m in models)), rows)]
     if report.baseline_source:
         blocks.append(f"Baseline taken from {report.baseline_source}.")
     return Section("Models", tuple(blocks))
@@ -322,7 +297,7 @@ def _latency_section(report: EvaluationReport) -> Section:
     if not rows:
         return Section("Latency", ("No latency was measured.",))
     header = ("model", "batch", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s")
-    blocks: list[_Block] = [Table(header, rows, numeric=tuple(range(1, 8)))]
+    blocks: list[Block] = [Table(header, rows, numeric=tuple(range(1, 8)))]
     blocks += [f"{m.role}: {m.latency_note}" for m in report.models if m.latency_note]
     return Section("Latency", tuple(blocks), plot="latency")
 
@@ -344,7 +319,7 @@ def _per_class_section(report: EvaluationReport) -> Section:
             row.append("-")
         rows.append(tuple(row))
     header = ("class", *(m.role for m in models), *(("change",) if baseline else ()))
-    blocks: tuple[_Block, ...] = (
+    blocks: tuple[Block, ...] = (
         (Table(header, tuple(rows), numeric=tuple(range(1, len(header)))),) if rows else ("No per-class accuracy.",)
     )
     return Section("Accuracy per class", blocks, plot="accuracy")
@@ -364,32 +339,13 @@ def _logit_section(report: EvaluationReport) -> Section:
     return Section("Logit differences", (text,), plot="logit_diff")
 
 
-def _conversion_section(report: EvaluationReport) -> Section | None:
-    blocks: list[_Block] = []
-    for model in report.models:
-        facts = model.conversion
-        if facts is None:
-            continue
-        rows = (
-            ("model", Code(model.path)),
-            ("converted from", Code(facts.source_model) if facts.source_model else "-"),
-            ("target", facts.target),
-            ("nodes", f"{facts.nodes_total:,}"),
-            ("nodes kept float32", f"{facts.nodes_kept_fp32:,}"),
-            ("casts inserted", f"{facts.casts_inserted:,}"),
-            ("op types kept float32", Code(", ".join(facts.kept_ops)) if facts.kept_ops else "none"),
-        )
-        blocks.append(Table(("", ""), rows))
-    return Section("Conversion", tuple(blocks)) if blocks else None
-
-
 def sections(report: EvaluationReport) -> list[Section]:
     sections = [Section("Summary", (_summary(report), key_figures(report)))]
     sections += _setup_sections(report)
     sections.append(_models_section(report))
     sections += [s for s in (_comparison_section(report),) if s is not None]
     sections += [_per_class_section(report), _latency_section(report), _logit_section(report)]
-    sections += [s for s in (_conversion_section(report),) if s is not None]
+    sections += [s for s in (precision_section(report),) if s is not None]
     if report.notes:
         sections.append(Section("Notes", (Bullets(tuple(report.notes)),)))
     versions = tuple((name, version) for name, version in sorted(report.tool_versions.items()))
