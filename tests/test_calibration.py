@@ -311,3 +311,33 @@ def test_a_calibration_file_that_is_missing_is_a_dataset_error(
     assert cli.main(["convert", str(path), "--calibration", str(tmp_path / "none.npz")]) == 9
     assert "not found" in capfd.readouterr().err
     assert not (tmp_path / "mlp.fp16.onnx").exists()
+
+
+# -- no fp32 for nothing ---------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp_torch", "mnist_mlp_keras"])
+def test_reference_models_keep_their_whole_fp16_share(tmp_path: Path, data_dir: Path, name: str) -> None:
+    """The Keras model ends in a softmax whose tiny probabilities are most of its elements but none of its mass."""
+    result = calibrated_convert(
+        REPO / "models" / name / "model.onnx",
+        ConvertOptions(output=tmp_path / "model.fp16.onnx"),
+        CalibrationOptions("mnist", data_dir=data_dir),
+    )
+    assert result.calibration.decisions == ()
+    assert result.conversion.stats.converted_weight_share == 1.0
+    assert [t.stage for t in result.calibration.trials] == ["float32", "candidate"]
+
+
+def test_activations_below_the_normal_range_stay_float32(tmp_path: Path, data_dir: Path, mlp_weights: tuple[np.ndarray, ...]) -> None:
+    """A first layer scaled by 2**-20: its activations, about 7e-6, are fp16 subnormals."""
+    w1, b1, w2, b2 = mlp_weights
+    scale = np.float32(2.0**-20)
+    path = tmp_path / "tiny.onnx"
+    onnx.save(trained_models.mlp_model(w1 * scale, b1 * scale, w2 / scale, b2), str(path))
+    result = calibrated_convert(path, ConvertOptions(output=tmp_path / "o.onnx", clamp_weights=True), CalibrationOptions("mnist", data_dir=data_dir))
+    kept = {d.name: d.reason for d in result.calibration.decisions}
+    assert {"fc1", "relu1", "fc2"} <= set(kept)
+    assert "of its magnitude in values below float16's normal range (6.1e-05;" in kept["fc1"]

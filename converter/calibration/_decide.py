@@ -10,9 +10,10 @@ thousands, far inside the range, keep their fp16 (ModelOpt AutoCast's default th
 512 would keep them float32 for nothing). The budget search, which measures accuracy,
 covers what a range cannot show.
 
-A value whose non-zero elements are mostly (more than half) below the target's smallest
-normal number keeps its nodes float32 too: in that range float16 holds only a few
-significant bits.
+A value whose magnitude lies mostly (more than half of the sum of its magnitudes) in
+elements below the target's smallest normal number keeps its nodes float32 too: there
+float16 holds only a few significant bits. Counting magnitude, not elements, leaves alone
+the tiny probabilities of a softmax, which are most of its elements but none of its mass.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ def _verdict(stats: RangeStats, index: int, target_name: str, largest: float) ->
             f"absmax {stats.absmax[index]:.3g}, beyond {stats.limit:,.0f} (half {target_name}'s largest, "
             f"{largest:,.0f}) on {hit / images:.0%} of {images} calibration images"
         )
-    nonzero = int(stats.nonzero[index])
-    if nonzero and stats.below_normal[index] / nonzero > SUBNORMAL_SHARE_LIMIT:
+    mass = float(stats.mass[index])
+    if mass > 0 and stats.below_normal_mass[index] / mass > SUBNORMAL_SHARE_LIMIT:
+        share = stats.below_normal_mass[index] / mass
         return (
-            f"{stats.below_normal[index] / nonzero:.0%} of its non-zero values are below {target_name}'s normal range "
-            f"({stats.smallest_normal:.2g}) on {images} calibration images"
+            f"holds {share:.0%} of its magnitude in values below {target_name}'s normal range "
+            f"({stats.smallest_normal:.2g}; {stats.below_normal[index]:,} of {stats.elements[index]:,} elements) "
+            f"on {images} calibration images"
         )
     return None
 

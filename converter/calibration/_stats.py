@@ -34,6 +34,8 @@ class RangeStats:
         self.images_beyond = np.zeros(count, dtype=np.int64)  # images with at least one such element
         self.nonzero = np.zeros(count, dtype=np.int64)
         self.below_normal = np.zeros(count, dtype=np.int64)  # non-zero elements below the smallest normal
+        self.mass = np.zeros(count, dtype=np.float64)  # the sum of the finite magnitudes
+        self.below_normal_mass = np.zeros(count, dtype=np.float64)  # the part of it below the smallest normal
         self.images = 0
 
     def update(self, arrays: list[np.ndarray], batch: int) -> None:
@@ -49,7 +51,10 @@ class RangeStats:
                 nonzero = finite & (part > 0)
                 self.beyond[index] += int(above.sum())
                 self.nonzero[index] += int(nonzero.sum())
-                self.below_normal[index] += int((nonzero & (part < self.smallest_normal)).sum())
+                tiny = nonzero & (part < self.smallest_normal)
+                self.below_normal[index] += int(tiny.sum())
+                self.mass[index] += float(part[finite].sum(dtype=np.float64))
+                self.below_normal_mass[index] += float(part[tiny].sum(dtype=np.float64))
                 if finite.any():
                     self.absmax[index] = max(self.absmax[index], float(part[finite].max()))
                 self.elements[index] += part.size

@@ -32,9 +32,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import logging
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -200,6 +202,9 @@ def run_occ(source: Path, output: Path, dataset: str, data_dir: Path, feed: dict
 def run_autocast(source: Path, output: Path, dataset: str, data_dir: Path, feed: dict[str, np.ndarray]) -> int:
     from modelopt.onnx.autocast import convert_to_mixed_precision
 
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("modelopt"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     calibration = output.with_suffix(".calibration.npz")
     np.savez(calibration, **feed)
     model = convert_to_mixed_precision(onnx_path=str(source), low_precision_type="fp16", keep_io_types=True, calibration_data=str(calibration))
@@ -224,6 +229,8 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated subset of the models")
     args = parser.parse_args()
     data_dir = args.data_dir
+    warnings.simplefilter("ignore")  # onnxconverter-common warns once per value it truncates
+    logging.getLogger("modelopt").setLevel(logging.ERROR)
     print(f"onnxruntime {ort.__version__}, halfconv {halfconv.__version__}; fp16 top-1 on the test split, fp16 storage emulated on CPU")
     header = f"{'model':<22} {'method':<21} {'fp32':>7} {'fp16':>7} {'drop pp':>8} {'fp16 weights':>12} {'evals':>6} {'sessions':>8} {'time s':>7}"
     with tempfile.TemporaryDirectory() as folder:
