@@ -187,7 +187,7 @@ def _search_logits(path: Path, kept: set[str], x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     model = ir.load(path)
-    search = build_search_model(model, rounding_slots(model, ConvertOptions()), TARGET_TYPES["fp16"])
+    search, _ = build_search_model(model, rounding_slots(model, ConvertOptions()), TARGET_TYPES["fp16"])
     switches = np.array([s.name not in kept for s in search.switches])
     saved = path.with_name("search.onnx")
     ir.save(model, saved)
@@ -260,7 +260,7 @@ def test_convert_prints_and_records_the_calibration(
     path = _scaled_mlp(mlp_weights, OVERFLOW, tmp_path / "mlp.onnx")
     assert cli.main(["convert", str(path), "--calibration", "mnist", "--data-dir", str(data_dir), "--explain"]) == 0
     out = capfd.readouterr().out
-    assert "calibration    mnist train split: 512 images measured, 2,000 validate (seed 0); 1 session," in out
+    assert "calibration    mnist train split: 512 images measured, 2,000 validate (seed 0); 2 sessions," in out
     assert "measured       3 of 4 convertible nodes kept float32: 3 by activation range (limit 32,752), 0 by the accuracy search" in out
     assert "trials on the validation images:" in out and " 2. candidate " in out
     assert cli.main(["convert", str(path), "--calibration", "mnist", "--data-dir", str(data_dir), "--json", "--force"]) == 0
@@ -268,7 +268,7 @@ def test_convert_prints_and_records_the_calibration(
     calibration = summary["calibration"]
     assert calibration["data"]["split"] == "train" and calibration["evaluations"] == 2
     assert [d["name"] for d in calibration["decisions"]] == ["fc1", "relu1", "fc2"]
-    assert calibration["sessions"] == 1
+    assert calibration["sessions"] == 2  # the trials' and the instrumented one
     # The converted model carries the record, for the report.
     metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "mlp.fp16.onnx")).metadata_props}
     assert json.loads(metadata["halfconv.calibration"])["decisions"] == calibration["decisions"]

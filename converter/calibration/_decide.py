@@ -63,7 +63,7 @@ def range_decisions(
     def keep(switch: int, role: str, value: ExposedValue, verdict: str) -> None:
         if switch not in decided:
             node = model.switches[switch]
-            reason = f"{role} '{value.name}' {verdict}"
+            reason = f"{role} '{value.value}' {verdict}"
             decided[switch] = Decision(node.node_index, node.name, node.op_type, "activations", reason)
 
     for stats, values in ((outputs, model.exposed), (inputs, model.input_values)):

@@ -134,16 +134,18 @@ def _measure(
     input_path: Path, convert_options: ConvertOptions, options: CalibrationOptions, started: float
 ) -> CalibrationReport:
     loaded = core.load_model(input_path)
-    output_path = convert_options.output or default_output_path(input_path, convert_options.target)
+    output_path = Path(convert_options.output) if convert_options.output else default_output_path(input_path, convert_options.target)
     core.check_output_path(input_path, output_path, convert_options.force, loaded.external_files)
     slots = rounding_slots(loaded.model, convert_options)
-    model = build_search_model(loaded.model, slots, TARGET_TYPES[convert_options.target])
+    model, expose = build_search_model(loaded.model, slots, TARGET_TYPES[convert_options.target])
+    external = bool(loaded.external_files)
     with tempfile.TemporaryDirectory(prefix="halfconv-calibration-") as folder:
-        session = _session(loaded.model, Path(folder) / input_path.name, bool(loaded.external_files))
-        ignore = frozenset({model.mask_name, *(e.name for e in model.exposed)}) - set(model.outputs)
-        signature = read_signature(session, input_path.name, ignore=ignore)
+        trials_session = _session(loaded.model, Path(folder) / "search.onnx", external)
+        expose()
+        sessions = (trials_session, _session(loaded.model, Path(folder) / "instrumented.onnx", external))
+        signature = read_signature(trials_session, input_path.name, ignore=frozenset({model.mask_name}))
         data = load_calibration(options, signature, input_path.name)
-        runner = SearchRunner(session, model, signature, data.provenance.preprocessing.fixed_batch)
+        runner = SearchRunner(sessions, model, signature, data.provenance.preprocessing.fixed_batch)
         calibration = _Calibration(runner, data, options, convert_options.target)
         calibration.phase_s["prepare_s"] = time.perf_counter() - started
         decided = calibration.ranges()
@@ -183,7 +185,7 @@ def _measure(
         fp32_accuracy=fp32_accuracy,
         accuracy=accuracy,
         ranking=calibration.ranking,
-        sessions=1,
+        sessions=len(sessions),
         model_runs=runner.runs,
         time_s=time.perf_counter() - started,
         phase_s=calibration.phase_s,

@@ -1,8 +1,9 @@
 """Running the search model: validation logits for a trial, and exposed values batch by batch.
 
-Every run goes through the one session of the search model; a trial differs from another
-only in the switch vector it feeds. Batches that expose every intermediate value are sized
-so that one batch's outputs stay within a fixed number of bytes.
+Two sessions, each built once: the search model for every trial (a trial differs from
+another only in the switch vector it feeds), and the same model with every value exposed
+for the range and error passes. Batches of the exposed runs are sized so that one
+batch's outputs stay within a fixed number of bytes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ _LOGIT_BATCH = 256
 
 
 class SearchRunner:
-    def __init__(self, session: ort.InferenceSession, model: SearchModel, signature: ModelSignature, fixed_batch: int | None) -> None:
-        self.session = session
+    def __init__(
+        self,
+        sessions: tuple[ort.InferenceSession, ort.InferenceSession],
+        model: SearchModel,
+        signature: ModelSignature,
+        fixed_batch: int | None,
+    ) -> None:
+        self.trials, self.instrumented = sessions
         self.model = model
         self.signature = signature
         self.fixed_batch = fixed_batch
@@ -39,12 +46,12 @@ class SearchRunner:
         switches[list(kept_fp32)] = False
         return switches
 
-    def _run(self, outputs: list[str], x: np.ndarray, switches: np.ndarray) -> list[np.ndarray]:
+    def _run(self, outputs: list[str], x: np.ndarray, switches: np.ndarray, session: ort.InferenceSession) -> list[np.ndarray]:
         real = x.shape[0]
         if self.fixed_batch is not None and real < self.fixed_batch:
             x = np.concatenate([x, np.zeros((self.fixed_batch - real, *x.shape[1:]), x.dtype)])
         try:
-            results = self.session.run(outputs, {self.signature.input_name: x, self.model.mask_name: switches}, self.quiet)
+            results = session.run(outputs, {self.signature.input_name: x, self.model.mask_name: switches}, self.quiet)
         except ORT_ERRORS as error:
             raise IncompatibleModelError(
                 f"ONNX Runtime failed to run the calibration model on the calibration images: {one_line(error)}",
@@ -59,14 +66,15 @@ class SearchRunner:
     def logits(self, x: np.ndarray, kept_fp32: frozenset[int]) -> np.ndarray:
         switches = self.mask(kept_fp32)
         batch = self.fixed_batch or _LOGIT_BATCH
-        chunks = [self._run([self.signature.output_name], x[i : i + batch], switches)[0] for i in range(0, x.shape[0], batch)]
+        output = [self.signature.output_name]
+        chunks = [self._run(output, x[i : i + batch], switches, self.trials)[0] for i in range(0, x.shape[0], batch)]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
     def _exposed_batch(self, x: np.ndarray, runs_per_batch: int) -> int:
         """Images per batch such that ``runs_per_batch`` runs' exposed outputs fit in EXPOSED_BYTES."""
         if self.fixed_batch is not None:
             return self.fixed_batch
-        probe = self._run(self.names, x[:1], self.mask(frozenset(range(len(self.model.switches)))))
+        probe = self._run(self.names, x[:1], self.mask(frozenset(range(len(self.model.switches)))), self.instrumented)
         per_image = max(1, sum(int(a.nbytes) for a in probe) * runs_per_batch)
         return int(min(_LOGIT_BATCH, max(1, EXPOSED_BYTES // per_image)))
 
@@ -75,4 +83,4 @@ class SearchRunner:
         batch = self._exposed_batch(x, len(masks))
         for start in range(0, x.shape[0], batch):
             chunk = x[start : start + batch]
-            yield chunk.shape[0], [self._run(self.names, chunk, switches) for switches in masks]
+            yield chunk.shape[0], [self._run(self.names, chunk, switches, self.instrumented) for switches in masks]

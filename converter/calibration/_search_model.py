@@ -1,20 +1,19 @@
 """The search model: one float32 model in which each node's fp16 rounding is switched by an input.
 
 Built from the float32 model and the conversion's plan, it computes every node in float32
-and, where the converted model would store a value in the target type, rounds it with a
-Cast pair (as the numerics model does). Each rounding is chosen by ``Where(switch, rounded,
-unrounded)``, and the switches of one main-graph node are one element of a boolean input
-vector. A trial of any choice of fp16 nodes is then a run of one session with another
-vector: all switches off computes the float32 model exactly, all on computes the numerics
-model of the plain conversion, and any mix computes the numerics model of that conversion
-with the switched-off nodes kept float32.
+and rounds, with a Cast pair, each value that the converted model would store in the
+target type. The switches of one main-graph node are one element of a boolean input
+vector; nodes in If/Loop/Scan bodies share the switch of the main-graph node that holds
+them. A trial of any choice of fp16 nodes is then a run of one session with another
+vector: all switches off computes the float32 model exactly, and any choice computes the
+numerics model of the conversion that keeps the switched-off nodes float32.
 
-Rounding is applied where the converted model rounds: a node that converts rounds the
-outputs it stores in the target type, and every float32 value it takes in the target type
-(a weight, or the output of a float32 node, cast on the boundary). Rounding a value twice
-changes nothing, so a value between two converted nodes is rounded once in effect. Nodes
-in If/Loop/Scan bodies share the switch of the main-graph node that holds them. Every
-float32 value of the main graph is also exposed as an output, for range and error statistics.
+Where the converted model rounds: a value is stored in the target type when the node
+producing it converts that output; a float32 value is also cast to the target type for
+every converted node that takes it in that type. So a node reads a value rounded when its
+producer's switch is on, or (for a slot it takes in the target type) its own is:
+``If(s_producer or s_reader)`` of the value's Cast pair, else the value itself. Every float32 value of the main graph can also be exposed as an output, for range
+and error statistics: the value as it is stored, rounded when its producer's switch is on.
 """
 
 from __future__ import annotations
@@ -22,12 +21,13 @@ from __future__ import annotations
 __all__ = ["ExposedValue", "SearchModel", "Switch", "build_search_model"]
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import onnx_ir as ir
 
 from ..conversion import RoundingSlots
-from ..core import UniqueNames
+from ..core import UniqueNames, all_graphs
 
 _FLOAT = ir.DataType.FLOAT
 MASK_NAME = "halfconv_fp16_switches"
@@ -46,9 +46,10 @@ class Switch:
 
 @dataclasses.dataclass(frozen=True)
 class ExposedValue:
-    """A float32 value of the main graph, exposed as an output of the search model."""
+    """A float32 value of the main graph, exposed as an output of the instrumented search model."""
 
-    name: str
+    name: str  # the output's name in the instrumented model
+    value: str  # the value's name in the model
     producer: int | None  # index into the switches of the node producing it, None if that node has no switch
     consumers: tuple[int, ...]  # indices into the switches of the nodes that read it (in their bodies too)
 
@@ -56,173 +57,14 @@ class ExposedValue:
 @dataclasses.dataclass(frozen=True)
 class SearchModel:
     mask_name: str
-    outputs: tuple[str, ...]  # the model's own outputs, first in the search model's outputs
+    outputs: tuple[str, ...]  # the model's own outputs
     switches: tuple[Switch, ...]
-    exposed: tuple[ExposedValue, ...]  # exposed node outputs, after the model's own outputs
+    exposed: tuple[ExposedValue, ...]  # node outputs, exposed by the instrumented model
     input_values: tuple[ExposedValue, ...]  # float32 graph inputs (their statistics come from the data)
 
 
 def _is_float(value: ir.Value | None) -> bool:
     return value is not None and isinstance(value.type, ir.TensorType) and value.type.dtype == _FLOAT
-
-
-class _Builder:
-    def __init__(self, model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType) -> None:
-        self.model = model
-        self.slots = slots
-        self.target = target
-        self.names = UniqueNames(model)
-        self.rounded: dict[tuple[int, int], ir.Value] = {}  # (id(value), id(graph)) -> its rounded copy
-        self.chosen: dict[int, ir.Value] = {}  # id(node output) -> the switched value read in its place
-
-    def _node(self, op_type: str, inputs: list[ir.Value | None], name: str, **attributes: int) -> ir.Node:
-        node = ir.Node(
-            "",
-            op_type,
-            inputs,
-            attributes=[ir.AttrInt64(k, v) for k, v in attributes.items()],
-            name=self.names.unique(f"search_{name}"),
-        )
-        node.outputs[0].name = self.names.unique(name)
-        return node
-
-    def _round(self, value: ir.Value, name: str) -> list[ir.Node]:
-        """Cast ``value`` to the target type and back: the two nodes, the last giving the rounded value."""
-        down = self._node("Cast", [value], f"{name}.stored", to=int(self.target))
-        down.outputs[0].type = ir.TensorType(self.target)
-        back = self._node("Cast", [down.outputs[0]], f"{name}.rounded", to=int(_FLOAT))
-        for node in (down, back):
-            node.outputs[0].shape = value.shape
-        back.outputs[0].type = ir.TensorType(_FLOAT)
-        return [down, back]
-
-    def _choose(self, switch: ir.Value, rounded: ir.Value, unrounded: ir.Value, name: str) -> ir.Node:
-        node = self._node("Where", [switch, rounded, unrounded], name)
-        node.outputs[0].type = ir.TensorType(_FLOAT)
-        node.outputs[0].shape = unrounded.shape
-        return node
-
-    def _round_inputs(self, graph: ir.Graph, node: ir.Node, slots: RoundingSlots, switch: ir.Value) -> None:
-        for index in slots.inputs:
-            value = node.inputs[index]
-            if value is None:
-                continue
-            key = (id(value), id(graph))
-            added: list[ir.Node] = []
-            if key not in self.rounded:
-                pair = self._round(value, f"{value.name or 'value'}.in")
-                added += pair
-                self.rounded[key] = pair[-1].outputs[0]
-            chosen = self._choose(switch, self.rounded[key], value, f"{value.name or 'value'}.for_{node.name or node.op_type}")
-            added.append(chosen)
-            graph.insert_before(node, added)
-            node.replace_input_with(index, chosen.outputs[0])
-
-    def _round_outputs(self, graph: ir.Graph, node: ir.Node, slots: RoundingSlots, switch: ir.Value) -> None:
-        for index in slots.outputs:
-            value = node.outputs[index]
-            uses = list(value.uses())
-            was_output = [i for i, output in enumerate(graph.outputs) if output is value]
-            name = value.name or self.names.unique("value")
-            value.name = self.names.unique(f"{name}.unrounded")
-            pair = self._round(value, name)
-            chosen = self._choose(switch, pair[-1].outputs[0], value, f"{name}.chosen")
-            for use in uses:
-                use.node.replace_input_with(use.idx, chosen.outputs[0])
-            for position in was_output:
-                graph.outputs[position] = chosen.outputs[0]
-            chosen.outputs[0].name = name  # the value keeps its name: the same value in every model
-            self.chosen[id(value)] = chosen.outputs[0]
-            graph.insert_after(node, [*pair, chosen])
-
-    def _apply(self, graph: ir.Graph, node: ir.Node, switch: ir.Value) -> None:
-        """Switch the roundings of ``node`` and of every node in its subgraphs."""
-        for attribute in node.attributes.values():
-            if attribute.type == ir.AttributeType.GRAPH:
-                self._graph(attribute.as_graph(), switch)
-            elif attribute.type == ir.AttributeType.GRAPHS:
-                for subgraph in attribute.as_graphs():
-                    self._graph(subgraph, switch)
-        slots = self.slots.get(node)
-        if slots is not None:
-            self._round_inputs(graph, node, slots, switch)
-            self._round_outputs(graph, node, slots, switch)
-
-    def _graph(self, graph: ir.Graph, switch: ir.Value) -> None:
-        for node in list(graph):
-            self._apply(graph, node, switch)
-
-    def _has_rounding(self, node: ir.Node) -> bool:
-        if node in self.slots:
-            return True
-        return any(self._has_rounding(inner) for graph in _subgraphs(node) for inner in graph)
-
-    def build(self) -> SearchModel:
-        graph = self.model.graph
-        top = list(graph)
-        own_outputs = tuple(v.name or "" for v in graph.outputs)
-        switched = [(i, node) for i, node in enumerate(top) if self._has_rounding(node)]
-        switch_of = {node: k for k, (_, node) in enumerate(switched)}
-        reads = _main_reads(graph, top)
-        mask = ir.Value(name=self.names.unique(MASK_NAME), type=ir.TensorType(ir.DataType.BOOL), shape=ir.Shape([len(switched)]))
-        graph.inputs.append(mask)
-        switch_values: list[ir.Value] = []
-        gathers: list[ir.Node] = []
-        for k in range(len(switched)):
-            index = ir.Value(name=self.names.unique(f"switch_{k}.index"), const_value=ir.tensor(np.array(k, dtype=np.int64)))
-            graph.register_initializer(index)
-            gather = self._node("Gather", [mask, index], f"switch_{k}", axis=0)
-            gather.outputs[0].type = ir.TensorType(ir.DataType.BOOL)
-            gather.outputs[0].shape = ir.Shape([])
-            gathers.append(gather)
-            switch_values.append(gather.outputs[0])
-        if top:
-            graph.insert_before(top[0], gathers)
-        produced = {
-            id(v): switch_of.get(node) for node in top for v in node.outputs if _is_float(v) and v.name
-        }
-        for node, k in switch_of.items():
-            self._apply(graph, node, switch_values[k])
-        exposed = self._expose(graph, top, produced, reads, switch_of)
-        inputs = tuple(
-            ExposedValue(v.name or "", None, tuple(sorted({switch_of[n] for n in reads.get(id(v), ()) if n in switch_of})))
-            for v in graph.inputs
-            if _is_float(v) and v is not mask
-        )
-        switches = tuple(
-            Switch(
-                node_index=i,
-                name=node.name or "",
-                op_type=node.op_type,
-                inputs=tuple(e.name for e in (*exposed, *inputs) if k in e.consumers),
-                outputs=tuple(e.name for e in exposed if e.producer == k),
-            )
-            for k, (i, node) in enumerate(switched)
-        )
-        return SearchModel(mask.name or MASK_NAME, own_outputs, switches, exposed, inputs)
-
-    def _expose(
-        self,
-        graph: ir.Graph,
-        top: list[ir.Node],
-        produced: dict[int, int | None],
-        reads: dict[int, set[ir.Node]],
-        switch_of: dict[ir.Node, int],
-    ) -> tuple[ExposedValue, ...]:
-        """Every float32 output of a main-graph node, as the nodes after it see it, becomes a graph output."""
-        exposed: list[ExposedValue] = []
-        outputs = {id(v) for v in graph.outputs}
-        for node in top:
-            for original in node.outputs:
-                if id(original) not in produced:
-                    continue
-                seen = self.chosen.get(id(original), original)
-                consumers = tuple(sorted({switch_of[n] for n in reads.get(id(original), ()) if n in switch_of}))
-                exposed.append(ExposedValue(seen.name or "", produced[id(original)], consumers))
-                if id(seen) not in outputs:
-                    graph.outputs.append(seen)
-                    outputs.add(id(seen))
-        return tuple(exposed)
 
 
 def _subgraphs(node: ir.Node) -> list[ir.Graph]:
@@ -235,8 +77,184 @@ def _subgraphs(node: ir.Node) -> list[ir.Graph]:
     return graphs
 
 
-def _main_reads(graph: ir.Graph, top: list[ir.Node]) -> dict[int, set[ir.Node]]:
-    """For each main-graph value (by id), the main-graph nodes that read it, directly or in their bodies."""
+class _Builder:
+    def __init__(self, model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType) -> None:
+        self.model = model
+        self.slots = slots
+        self.target = target
+        self.names = UniqueNames(model)
+        self.switch_of: dict[ir.Node, ir.Value] = {}  # every node (nested ones too) -> its switch
+        self.prefix: list[ir.Node] = []  # switches and their disjunctions, first in the main graph
+        self.either: dict[tuple[int, int], ir.Value] = {}
+        self.stored: dict[int, ir.Value] = {}  # id(value) -> the switch of the producer that stores it rounded
+        self.output_alias: dict[int, str] = {}  # id(value) -> the graph output that gives it as stored
+
+    def _node(self, op_type: str, inputs: list[ir.Value | None], name: str, dtype: ir.DataType, **attributes: int) -> ir.Node:
+        node = ir.Node(
+            "", op_type, inputs, attributes=[ir.AttrInt64(k, v) for k, v in attributes.items()], name=self.names.unique(f"search_{name}")
+        )
+        node.outputs[0].name = self.names.unique(name)
+        node.outputs[0].type = ir.TensorType(dtype)
+        return node
+
+    def _switched(self, switch: ir.Value, value: ir.Value, name: str) -> ir.Node:
+        """``If(switch)``: ``value`` rounded to the target type (a Cast pair), else ``value`` itself.
+
+        An If, not a Where: ONNX Runtime runs only the branch taken, and its Where with a
+        scalar condition is several times slower than the two Casts.
+        """
+        down = self._node("Cast", [value], f"{name}.stored", self.target, to=int(self.target))
+        back = self._node("Cast", [down.outputs[0]], f"{name}.rounded", _FLOAT, to=int(_FLOAT))
+        same = self._node("Identity", [value], f"{name}.unrounded", _FLOAT)
+        for node in (down, back, same):
+            node.outputs[0].shape = value.shape
+        branches = [
+            ir.AttrGraph(attribute, ir.Graph([], [nodes[-1].outputs[0]], nodes=nodes, name=self.names.unique(f"{name}.{attribute}")))
+            for attribute, nodes in (("then_branch", [down, back]), ("else_branch", [same]))
+        ]
+        node = ir.Node("", "If", [switch], attributes=branches, name=self.names.unique(f"search_{name}"))
+        node.outputs[0].name = self.names.unique(name)
+        node.outputs[0].type = ir.TensorType(_FLOAT)
+        node.outputs[0].shape = value.shape
+        return node
+
+    def _or(self, first: ir.Value, second: ir.Value) -> ir.Value:
+        if first is second:
+            return first
+        key = (id(first), id(second))
+        if key not in self.either:
+            node = self._node("Or", [first, second], f"{first.name}_or_{second.name}", ir.DataType.BOOL)
+            node.outputs[0].shape = ir.Shape([])
+            self.prefix.append(node)
+            self.either[key] = node.outputs[0]
+        return self.either[key]
+
+    def _assign(self, node: ir.Node, switch: ir.Value) -> None:
+        self.switch_of[node] = switch
+        for graph in _subgraphs(node):
+            for inner in graph:
+                self._assign(inner, switch)
+
+    def _has_rounding(self, node: ir.Node) -> bool:
+        return node in self.slots or any(self._has_rounding(inner) for graph in _subgraphs(node) for inner in graph)
+
+    def _reader_switch(self, node: ir.Node, index: int) -> ir.Value | None:
+        slots = self.slots.get(node)
+        return self.switch_of.get(node) if slots is not None and index in slots.inputs else None
+
+    def _round(self, graph: ir.Graph, value: ir.Value, producer_switch: ir.Value | None) -> None:
+        """A switched rounding of ``value`` for every reader that may see it rounded, and for the graph's outputs."""
+        uses = [u for u in value.uses() if producer_switch is not None or self._reader_switch(u.node, u.idx) is not None]
+        outputs = [i for i, v in enumerate(graph.outputs) if v is value] if producer_switch is not None else []
+        name = value.name or self.names.unique("value")
+        if producer_switch is not None:
+            self.stored[id(value)] = producer_switch
+        for use in uses:
+            reader = self._reader_switch(use.node, use.idx)
+            switch = producer_switch if reader is None else reader if producer_switch is None else self._or(producer_switch, reader)
+            if switch is None:
+                continue
+            chosen = self._switched(switch, value, f"{name}.for_{use.node.name or use.node.op_type}")
+            (use.node.graph or graph).insert_before(use.node, [chosen])
+            use.node.replace_input_with(use.idx, chosen.outputs[0])
+        if outputs and producer_switch is not None:
+            chosen = self._switched(producer_switch, value, f"{name}.output")
+            graph.append(chosen)
+            value.name = self.names.unique(f"{name}.unrounded")
+            chosen.outputs[0].name = name  # a graph output keeps its name
+            for position in outputs:
+                graph.outputs[position] = chosen.outputs[0]
+            self.output_alias[id(value)] = name
+
+    def _graph_values(self, graph: ir.Graph) -> list[tuple[ir.Value, ir.Value | None]]:
+        """Every float32 value defined in ``graph``, with the switch of its producer when it stores it rounded."""
+        found: list[tuple[ir.Value, ir.Value | None]] = [(v, None) for v in (*graph.inputs, *graph.initializers.values()) if _is_float(v)]
+        for node in graph:
+            slots = self.slots.get(node)
+            for index, value in enumerate(node.outputs):
+                if _is_float(value):
+                    rounds = slots is not None and index in slots.outputs
+                    found.append((value, self.switch_of.get(node) if rounds else None))
+        unique: dict[int, tuple[ir.Value, ir.Value | None]] = {}
+        for value, switch in found:
+            unique.setdefault(id(value), (value, switch))
+        return list(unique.values())
+
+    def build(self) -> tuple[SearchModel, Callable[[], None]]:
+        graph = self.model.graph
+        top = list(graph)
+        own_outputs = tuple(v.name or "" for v in graph.outputs)
+        switched = [(i, node) for i, node in enumerate(top) if self._has_rounding(node)]
+        switch_index = {node: k for k, (_, node) in enumerate(switched)}
+        reads = _main_reads(top)
+        mask = ir.Value(name=self.names.unique(MASK_NAME), type=ir.TensorType(ir.DataType.BOOL), shape=ir.Shape([len(switched)]))
+        graph.inputs.append(mask)
+        for k, (_, node) in enumerate(switched):
+            index = ir.Value(name=self.names.unique(f"switch_{k}.index"), const_value=ir.tensor(np.array(k, dtype=np.int64)))
+            graph.register_initializer(index)
+            gather = self._node("Gather", [mask, index], f"switch_{k}", ir.DataType.BOOL, axis=0)
+            gather.outputs[0].shape = ir.Shape([])
+            self.prefix.append(gather)
+            self._assign(node, gather.outputs[0])
+        main_values = self._graph_values(graph)
+        names = {id(v): v.name or "" for v, _ in main_values}  # before rounding renames any
+        for subgraph in all_graphs(self.model):
+            for value, switch in self._graph_values(subgraph) if subgraph is not graph else main_values:
+                self._round(subgraph, value, switch)
+        if len(graph):
+            graph.insert_before(next(iter(graph)), self.prefix)
+        produced = {id(v): switch_index.get(v.producer()) for v, _ in main_values if v.producer() is not None and v.name}  # type: ignore[arg-type]
+
+        def consumers(value: ir.Value) -> tuple[int, ...]:
+            return tuple(sorted({switch_index[n] for n in reads.get(id(value), ()) if n in switch_index}))
+
+        exposure = [
+            (ExposedValue(self._exposed_name(v, names[id(v)]), names[id(v)], produced[id(v)], consumers(v)), v)
+            for v, _ in main_values
+            if id(v) in produced
+        ]
+        exposed = tuple(entry for entry, _ in exposure)
+        inputs = tuple(ExposedValue(v.name or "", v.name or "", None, consumers(v)) for v in graph.inputs if _is_float(v) and v is not mask)
+        switches = tuple(
+            Switch(
+                node_index=i,
+                name=node.name or "",
+                op_type=node.op_type,
+                inputs=tuple(e.name for e in (*exposed, *inputs) if k in e.consumers),
+                outputs=tuple(e.name for e in exposed if e.producer == k),
+            )
+            for k, (i, node) in enumerate(switched)
+        )
+        search = SearchModel(mask.name or MASK_NAME, own_outputs, switches, exposed, inputs)
+        return search, lambda: self._expose(exposure)
+
+    def _exposed_name(self, value: ir.Value, name: str) -> str:
+        """A rounded value is exposed as a Where of its own (or the graph output that is one); any other as itself."""
+        if id(value) in self.output_alias:
+            return self.output_alias[id(value)]
+        if id(value) in self.stored:
+            return self.names.unique(f"{name}.as_stored")
+        return value.name or ""
+
+    def _expose(self, exposure: list[tuple[ExposedValue, ir.Value]]) -> None:
+        """Make every exposed value an output (the instrumented model)."""
+        graph = self.model.graph
+        outputs = {id(v) for v in graph.outputs}
+        for entry, value in exposure:
+            if id(value) in self.output_alias:
+                continue  # already an output, as stored
+            if id(value) in self.stored:
+                chosen = self._switched(self.stored[id(value)], value, entry.name)
+                chosen.outputs[0].name = entry.name
+                graph.append(chosen)
+                graph.outputs.append(chosen.outputs[0])
+            elif id(value) not in outputs:
+                graph.outputs.append(value)
+                outputs.add(id(value))
+
+
+def _main_reads(top: list[ir.Node]) -> dict[int, set[ir.Node]]:
+    """For each value (by id), the main-graph nodes that read it, directly or in their bodies."""
     reads: dict[int, set[ir.Node]] = {}
 
     def visit(holder: ir.Node, node: ir.Node) -> None:
@@ -252,6 +270,13 @@ def _main_reads(graph: ir.Graph, top: list[ir.Node]) -> dict[int, set[ir.Node]]:
     return reads
 
 
-def build_search_model(model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType) -> SearchModel:
-    """Turn the float32 ``model`` (the caller's copy) into its search model, in place."""
+def build_search_model(
+    model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType
+) -> tuple[SearchModel, Callable[[], None]]:
+    """Turn the float32 ``model`` (the caller's copy) into its search model, in place.
+
+    Returns its description and a function that then adds every exposed value as an
+    output, turning the same model into the instrumented one (save the model before and
+    after it for both).
+    """
     return _Builder(model, slots, target).build()

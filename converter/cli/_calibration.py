@@ -18,7 +18,7 @@ def format_calibration(report: CalibrationReport, *, explain: bool) -> list[str]
     overlap = ", the same images (the file is small)" if data.overlap else ""
     lines = [
         f"  calibration    {split}: {data.calibration_images:,} images measured, {data.validation_images:,} validate"
-        f"{overlap} (seed {data.seed}); 1 session, {report.model_runs} runs, {report.time_s:.2f} s",
+        f"{overlap} (seed {data.seed}); {report.sessions} sessions, {report.model_runs} runs, {report.time_s:.2f} s",
         f"  budget         top-1 {report.fp32_accuracy:.2%} fp32 -> {report.accuracy:.2%} {report.target} "
         f"({report.target} storage emulated): drop {report.drop_pp:.2f} pp, budget {report.budget_pp:g} pp; {len(report.trials)} evaluations",
     ]

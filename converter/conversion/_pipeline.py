@@ -112,7 +112,7 @@ def _load_checked(
     if measured and options.engine != "halfconv":
         raise UsageError("calibrated decisions apply to the halfconv engine only", "use --engine halfconv")
     loaded = core.load_model(input_path)
-    output_path = options.output or default_output_path(input_path, options.target)
+    output_path = Path(options.output) if options.output else default_output_path(input_path, options.target)
     core.check_output_path(input_path, output_path, options.force, loaded.external_files)
     if not _has_float32(loaded.model):
         raise NothingToConvertError(
