@@ -24,7 +24,8 @@ method created, validation included. Wall time is the method's alone.
 Models: a trained MLP whose hidden layer is rescaled past 65504 (overflow) or into the
 thousands (headroom), the same MLP with its first layer scaled by 1e-6 and its second by
 1e6 (weights that flush and weights beyond 65504), logits shifted by 1500 and back
-(precision: only the accuracy search sees it), and the four reference models.
+(precision: only the accuracy search sees it), the bundled models/demo_overflow (its
+second of three layers rescaled past 65504) and the four reference models.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import trained_models  # noqa: E402
 
 REFERENCES = {
+    "demo_overflow": ("mnist", REPO / "models/demo_overflow/model.onnx"),
     "mnist_mlp_torch": ("mnist", REPO / "models/mnist_mlp_torch/model.onnx"),
     "mnist_mlp_keras": ("mnist", REPO / "models/mnist_mlp_keras/model.onnx"),
     "cifar10_cnn_keras": ("cifar10", REPO / "models/cifar10_cnn_keras/model.onnx"),
