@@ -127,6 +127,14 @@ class _Steps:
         fp32_path = self.model_path if exported is None else Path(exported.output_path)
         conversion, calibration = self._convert(fp32_path, exported)
         report = self._evaluate(Path(conversion.output_path), fp32_path, exported)
+        if calibration is not None:
+            # The converted model records its calibration without timings (its bytes do not
+            # vary from run to run); the report of this run gets them.
+            timing = (
+                f"the calibration took {calibration.time_s:.2f} s: {len(calibration.trials)} evaluations and "
+                f"{calibration.model_runs} runs in {calibration.sessions} ONNX Runtime sessions"
+            )
+            report = dataclasses.replace(report, notes=(*report.notes, timing))
         paths = write_report(report, self.report_dir)
         return RunOutcome(exported, conversion, calibration, report, paths)
 

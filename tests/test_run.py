@@ -12,8 +12,10 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import halfconv
 from environment import require_module
 from halfconv.cli import main
 
@@ -183,3 +185,34 @@ def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, mo
     assert err.startswith("Error: MNIST test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) not found in ")
     assert err.count("\n") == 1
     assert not report_dir.exists()
+
+
+def test_run_calibrates_on_the_training_split_and_notes_the_time(
+    mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str]
+) -> None:
+    code, out, _ = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "64", "--provider", "cpu", "--report-dir", str(tmp_path / "r"), *fast)
+    assert code == 0
+    assert out.splitlines()[1].startswith("      calibrated on 512 mnist train images, budget checked on 2,000:")
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    calibration = report["fp16"]["conversion"]["calibration"]
+    assert (calibration["dataset"], calibration["split"], calibration["calibration_images"]) == ("mnist", "train", 512)
+    assert [t["stage"] for t in calibration["trials"]] == ["float32", "candidate"]
+    assert any(n.startswith("the calibration took ") for n in report["notes"])
+
+
+def test_run_without_calibration_says_so(mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str], data_dir: Path) -> None:
+    code, out, _ = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "64", "--provider", "cpu", "--no-calibration", "--report-dir", str(tmp_path / "r"), *fast)
+    assert code == 0
+    assert out.splitlines()[0] == "note: activation ranges and accuracy are not measured before conversion (--no-calibration)"
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["fp16"]["conversion"]["calibration"] is None
+    assert "Activation ranges and accuracy were not measured" in (tmp_path / "r" / "report.md").read_text()
+    # An .npz has no training split: no calibration unless one is named.
+    test = halfconv.load_dataset("mnist", "test", data_dir=data_dir)
+    npz = tmp_path / "few.npz"
+    np.savez(npz, x=test.images[:64], y=test.labels[:64])
+    code, out, _ = run(capfd, "run", str(mnist_onnx), "--dataset", str(npz), "--provider", "cpu", "--report-dir", str(tmp_path / "n"), *fast)
+    assert code == 0
+    assert out.splitlines()[0] == f"note: activation ranges and accuracy are not measured before conversion ({npz} has no training split; pass --calibration)"
+    code, _, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--calibration", "mnist", "--no-calibration", *fast)
+    assert code == 2 and "contradict" in err
