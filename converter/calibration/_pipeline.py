@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import onnx_ir as ir
 import onnxruntime as ort
 
@@ -32,7 +33,7 @@ from ._decide import RANGE_MARGIN, introduced_errors, range_decisions
 from ._options import CalibrationOptions
 from ._results import CalibratedConversion, CalibrationReport, Decision, RankedNode
 from ._runner import SearchRunner
-from ._search import search
+from ._search import Trial, search
 from ._search_model import SearchModel, build_search_model
 from ._stats import ErrorStats, RangeStats
 
@@ -55,13 +56,14 @@ def calibrated_convert(
     if convert_options.engine != "halfconv":
         raise UsageError("--calibration applies to the halfconv engine only", "use --engine halfconv")
     input_path = Path(input_path)
-    report = _measure(input_path, convert_options, options, started)
+    report, sample = _measure(input_path, convert_options, options, started)
     measured = tuple(MeasuredKeep(d.node_index, d.name, d.op_type, d.reason, d.source) for d in report.decisions)
     conversion = convert(
         input_path,
         convert_options,
         measured=measured,
         metadata={CALIBRATION_KEY: json.dumps(report.to_json_dict(timings=False), sort_keys=True)},
+        validation_inputs=sample,  # the numeric check runs on real images, not random ones
     )
     return CalibratedConversion(conversion, report)
 
@@ -105,6 +107,15 @@ class _Calibration:
             )
         return top1(logits, self.data.validation_labels, self.data.classes)[1]
 
+    def search(self, base: frozenset[int]) -> tuple[float, frozenset[int], list[Trial]]:
+        """float32's validation accuracy, the switches to keep float32, and every trial."""
+        started = time.perf_counter()
+        switches = len(self.runner.model.switches)
+        fp32_accuracy = self.accuracy(frozenset(range(switches)))
+        kept, trials = search(self.accuracy, fp32_accuracy, self.options.budget_pp, base, lambda: self.rank(base), switches)
+        self.phase_s["trials_s"] = time.perf_counter() - started - self.phase_s.get("ranking_s", 0.0)
+        return fp32_accuracy, kept, trials
+
     def rank(self, candidate: frozenset[int]) -> list[frozenset[int]]:
         """The switches not in ``candidate``, the largest introduced error first (ties in graph order),
         each with the switches producing its inputs, which move to float32 with it."""
@@ -130,9 +141,12 @@ class _Calibration:
         return [group for _, group in self.groups]
 
 
+_VALIDATION_IMAGES = 64  # calibration images that convert's numeric check runs on
+
+
 def _measure(
     input_path: Path, convert_options: ConvertOptions, options: CalibrationOptions, started: float
-) -> CalibrationReport:
+) -> tuple[CalibrationReport, dict[str, np.ndarray]]:
     loaded = core.load_model(input_path)
     output_path = Path(convert_options.output) if convert_options.output else default_output_path(input_path, convert_options.target)
     core.check_output_path(input_path, output_path, convert_options.force, loaded.external_files)
@@ -149,20 +163,8 @@ def _measure(
         calibration = _Calibration(runner, data, options, convert_options.target)
         calibration.phase_s["prepare_s"] = time.perf_counter() - started
         decided = calibration.ranges()
-        trials_started = time.perf_counter()
-        every = frozenset(range(len(model.switches)))
-        fp32_accuracy = calibration.accuracy(every)
-        base = frozenset(decided)
-        kept, trials = search(
-            lambda fp32: calibration.accuracy(fp32),
-            fp32_accuracy,
-            options.budget_pp,
-            base,
-            lambda: calibration.rank(base),
-            len(model.switches),
-        )
-        calibration.phase_s["trials_s"] = time.perf_counter() - trials_started - calibration.phase_s.get("ranking_s", 0.0)
-    if model.switches and kept == every:
+        fp32_accuracy, kept, trials = calibration.search(frozenset(decided))
+    if model.switches and kept == frozenset(range(len(model.switches))):
         best = min(trials[1:], key=lambda t: t.drop_pp)
         raise AccuracyGateError(
             f"no node of {input_path.name} can be {convert_options.target} within the accuracy budget of "
@@ -173,6 +175,7 @@ def _measure(
     accuracy = next(t.accuracy for t in reversed(trials) if t.within_budget and t.kept_fp32 == len(kept))
     drop = (fp32_accuracy - accuracy) * 100.0
     decisions = _decisions(model, decided, kept, calibration, f"{drop:.2f} pp, within {options.budget_pp:g} pp")
+    sample = {signature.input_name: data.calibration[:_VALIDATION_IMAGES]}
     return CalibrationReport(
         provenance=data.provenance,
         target=convert_options.target,
@@ -189,7 +192,7 @@ def _measure(
         model_runs=runner.runs,
         time_s=time.perf_counter() - started,
         phase_s=calibration.phase_s,
-    )
+    ), sample
 
 
 def _session(model: ir.Model, path: Path, external: bool) -> ort.InferenceSession:

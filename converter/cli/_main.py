@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from ._evaluate import EVALUATE, RUN
 from ._export import EXPORT
 
 COMMANDS = (EXPORT, CONVERT, EVALUATE, RUN, POLICY)
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,5 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted - nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (``halfconv ... | head``): stop quietly, as a pipe's
+        # writer does. Output written so far stays; stdout goes nowhere from here on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     finally:
         signal.signal(signal.SIGTERM, previous)

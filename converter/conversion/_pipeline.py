@@ -8,8 +8,10 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnx_ir as ir
 
@@ -56,12 +58,14 @@ def convert(
     *,
     measured: tuple[MeasuredKeep, ...] = (),
     metadata: dict[str, str] | None = None,
+    validation_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> ConversionResult:
     """Convert the model at ``input_path``; the input is never modified.
 
     ``measured`` names main-graph nodes that a calibration keeps float32 (see
     ``halfconv.calibration``), and ``metadata`` is recorded in the converted model with
-    halfconv's own provenance. Raises a ``HalfconvError`` subclass for every user-facing
+    halfconv's own provenance; ``validation_inputs`` (real inputs, by input name) replace the
+    random ones of the numeric check unless ``options.sample`` is given. Raises a ``HalfconvError`` subclass for every user-facing
     failure; nothing is left on disk unless the whole conversion and its validation succeed.
     """
     started = time.perf_counter()
@@ -82,7 +86,7 @@ def convert(
             core.check_input_model(input_path)
             raise
         validate_started = time.perf_counter()
-        validation = _validate(input_path, staged.model_path, options)
+        validation = _validate(input_path, staged.model_path, options, validation_inputs)
         phases["validate_s"] = time.perf_counter() - validate_started
         staged_data = staged.staging / staged.data_name
         size_after = core.model_size_bytes(staged.model_path, (staged_data,) if staged_data.exists() else ())
@@ -122,7 +126,9 @@ def _load_checked(
     return loaded, output_path
 
 
-def _validate(input_path: Path, staged_path: Path, options: ConvertOptions) -> ValidationReport:
+def _validate(
+    input_path: Path, staged_path: Path, options: ConvertOptions, inputs: Mapping[str, np.ndarray] | None
+) -> ValidationReport:
     """Validate the staged model; a failure blames the input when it was already invalid."""
     if not options.validate:
         return ValidationReport("skipped", False, None, (), None, ("all checks: --no-validate was given",))
@@ -132,7 +138,7 @@ def _validate(input_path: Path, staged_path: Path, options: ConvertOptions) -> V
             staged_path,
             bfloat16=options.target == "bf16",
             options=ValidationOptions(
-                options.sample, options.allow_nonfinite, numerics=options.numerics, diagnose=options.diagnose
+                options.sample, options.allow_nonfinite, numerics=options.numerics, diagnose=options.diagnose, feeds=inputs
             ),
         )
     except ValidationFailedError as error:

@@ -21,7 +21,7 @@ __all__ = ["ValidationOptions", "validate_converted"]
 import concurrent.futures
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,9 @@ class ValidationOptions:
     seed: int = 0
     numerics: str = "auto"  # auto | emulated | native, see halfconv.numerics.NUMERICS
     diagnose: bool = False  # compare every stored value with float32, for --explain
+    # Real inputs given in memory (a calibration's images) and what to call them; --sample wins.
+    feeds: Mapping[str, np.ndarray] | None = None
+    feeds_from: str = "calibration"
 
 
 def _cpu_session(path: Path) -> ort.InferenceSession:
@@ -102,6 +105,8 @@ def _inputs(
             except ValueError as error:  # object arrays need pickle, which is refused
                 raise UsageError(f"--sample array '{model_input.name}' cannot be read: {one_line(error)}", hint) from None
         return feeds, str(options.sample)
+    if options.feeds is not None:
+        return dict(options.feeds), options.feeds_from
     rng = np.random.default_rng(options.seed)
     feeds = {}
     for model_input in session.get_inputs():
