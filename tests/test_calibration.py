@@ -341,3 +341,104 @@ def test_activations_below_the_normal_range_stay_float32(tmp_path: Path, data_di
     kept = {d.name: d.reason for d in result.calibration.decisions}
     assert {"fc1", "relu1", "fc2"} <= set(kept)
     assert "of its magnitude in values below float16's normal range (6.1e-05;" in kept["fc1"]
+
+
+# -- the search model on graphs that need care ------------------------------------------------------
+
+
+def _value_info(name: str, shape: list[int], dtype: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def _graph_model(nodes: list[onnx.NodeProto], inputs: list[str], outputs: list[str], initializers: dict[str, np.ndarray]) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [_value_info(n, [4, 8]) for n in inputs],
+        [_value_info(n, [4, 8]) for n in outputs],
+        [numpy_helper.from_array(np.asarray(a), n) for n, a in initializers.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _loop_with_policy_kept_body() -> onnx.ModelProto:
+    """A Loop whose carried value comes from a CumSum, which the policy keeps float32: cast to fp16 every iteration."""
+    body = helper.make_graph(
+        [helper.make_node("CumSum", ["acc", "axis"], ["acc_out"], name="body_cumsum")],
+        "body",
+        [_value_info("i", [], TensorProto.INT64), _value_info("cond", [], TensorProto.BOOL), _value_info("acc", [4, 8])],
+        [_value_info("cond", [], TensorProto.BOOL), _value_info("acc_out", [4, 8])],
+        [numpy_helper.from_array(np.array(1, np.int64), "axis")],
+    )
+    nodes = [helper.make_node("Mul", ["X", "S"], ["X1"], name="pre"), helper.make_node("Loop", ["N", "", "X1"], ["Y"], name="loop", body=body)]
+    return _graph_model(nodes, ["X"], ["Y"], {"S": np.float32(1.1), "N": np.int64(3)})
+
+
+_W = np.random.default_rng(3).standard_normal((8, 8)).astype(np.float32)
+_CAREFUL = {
+    # A Constant converts only when all its readers do: a float32 reader sees it exact.
+    "constant": (
+        _graph_model(
+            [
+                helper.make_node("Constant", [], ["C"], name="const", value=numpy_helper.from_array(np.full((8,), 0.1, np.float32))),
+                helper.make_node("Mul", ["X", "C"], ["M"], name="mul"),
+                helper.make_node("Relu", ["M"], ["Y"], name="relu"),
+            ],
+            ["X"], ["Y"], {},
+        ),
+        [set(), {"mul"}, {"mul", "relu"}],
+        [],
+    ),
+    # The model's own Cast that is a graph output stays float32 under keep-io-types.
+    "cast_output": (
+        _graph_model(
+            [helper.make_node("MatMul", ["X", "W"], ["V"], name="mm"), helper.make_node("Cast", ["V"], ["Y"], name="cast", to=TensorProto.FLOAT)],
+            ["X"], ["Y"], {"W": _W},
+        ),
+        [set(), {"mm"}],
+        [],
+    ),
+    "loop_carried": (_loop_with_policy_kept_body(), [set(), {"pre"}, {"loop"}], []),
+    # --clamp-weights writes 65504 where a runtime Cast would give inf.
+    "clamped_weight": (
+        _graph_model(
+            [helper.make_node("MatMul", ["X", "W"], ["V"], name="mm"), helper.make_node("Relu", ["V"], ["Y"], name="relu")],
+            ["X"], ["Y"], {"W": np.where(np.arange(64).reshape(8, 8) == 0, np.float32(1e5), _W)},
+        ),
+        [set(), {"relu"}],
+        ["--clamp-weights"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CAREFUL))
+def test_the_search_model_matches_the_conversion_where_it_takes_care(tmp_path: Path, case: str) -> None:
+    model, kept_sets, extra = _CAREFUL[case]
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(5).standard_normal((4, 8)).astype(np.float32)
+    options = ConvertOptions(clamp_weights="--clamp-weights" in extra)
+    for kept in kept_sets:
+        loaded = ir.load(path)
+        search, _ = build_search_model(loaded, rounding_slots(loaded, options), TARGET_TYPES["fp16"])
+        ir.save(loaded, tmp_path / "search.onnx")
+        import onnxruntime as ort
+
+        switches = np.array([s.name not in kept for s in search.switches])
+        session = ort.InferenceSession(str(tmp_path / "search.onnx"), providers=["CPUExecutionProvider"])
+        got = session.run([search.outputs[0]], {"X": x, search.mask_name: switches})[0]
+        out = tmp_path / "out.onnx"
+        keep = [a for name in sorted(kept) for a in ("--keep-node", name)]
+        code = cli.main(["convert", str(path), "-o", str(out), "--force", "--no-validate", *keep, *extra])
+        if code == 8:  # every node kept: the float32 model is the conversion
+            expected = run_ort(path, {"X": x})["Y"]
+        else:
+            assert code == 0
+            with emulated_copy(out) as emulated:
+                assert emulated is not None
+                expected = run_ort(emulated.path, {"X": x})["Y"]
+        np.testing.assert_array_equal(got, expected, err_msg=f"{case}, kept {sorted(kept)}")
+    # Constants and the model's own Casts round for each reader: they are no switch of their own.
+    assert not {s.op_type for s in search.switches} & {"Constant", "Cast"}

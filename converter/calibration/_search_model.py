@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import onnx_ir as ir
 
-from ..conversion import RoundingSlots
+from ..conversion import RoundingPlan, cast_array
 from ..core import UniqueNames, all_graphs
 
 _FLOAT = ir.DataType.FLOAT
@@ -78,16 +78,20 @@ def _subgraphs(node: ir.Node) -> list[ir.Graph]:
 
 
 class _Builder:
-    def __init__(self, model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType) -> None:
+    def __init__(self, model: ir.Model, plan: RoundingPlan, target: ir.DataType) -> None:
         self.model = model
-        self.slots = slots
+        self.slots = plan.nodes
+        self.graph_outputs = plan.graph_outputs
         self.target = target
+        self.graph_switch: dict[int, ir.Value] = {}  # id(body) -> the switch of the main-graph node holding it
+        self.weights: dict[int, ir.Value] = {}  # id(weight) -> its values as the conversion casts them
         self.names = UniqueNames(model)
         self.switch_of: dict[ir.Node, ir.Value] = {}  # every node (nested ones too) -> its switch
         self.prefix: list[ir.Node] = []  # switches and their disjunctions, first in the main graph
         self.either: dict[tuple[int, int], ir.Value] = {}
         self.stored: dict[int, ir.Value] = {}  # id(value) -> the switch of the producer that stores it rounded
         self.output_alias: dict[int, str] = {}  # id(value) -> the graph output that gives it as stored
+        self.switched_outputs: set[int] = set()  # ids of the graph outputs that are switched roundings
 
     def _node(self, op_type: str, inputs: list[ir.Value | None], name: str, dtype: ir.DataType, **attributes: int) -> ir.Node:
         node = ir.Node(
@@ -103,20 +107,55 @@ class _Builder:
         An If, not a Where: ONNX Runtime runs only the branch taken, and its Where with a
         scalar condition is several times slower than the two Casts.
         """
-        down = self._node("Cast", [value], f"{name}.stored", self.target, to=int(self.target))
-        back = self._node("Cast", [down.outputs[0]], f"{name}.rounded", _FLOAT, to=int(_FLOAT))
+        weight = self._cast_weight(value)
+        if weight is not None:
+            rounding = [self._node("Identity", [weight], f"{name}.rounded", _FLOAT)]
+        else:
+            down = self._node("Cast", [value], f"{name}.stored", self.target, to=int(self.target))
+            rounding = [down, self._node("Cast", [down.outputs[0]], f"{name}.rounded", _FLOAT, to=int(_FLOAT))]
         same = self._node("Identity", [value], f"{name}.unrounded", _FLOAT)
-        for node in (down, back, same):
+        for node in (*rounding, same):
             node.outputs[0].shape = value.shape
         branches = [
             ir.AttrGraph(attribute, ir.Graph([], [nodes[-1].outputs[0]], nodes=nodes, name=self.names.unique(f"{name}.{attribute}")))
-            for attribute, nodes in (("then_branch", [down, back]), ("else_branch", [same]))
+            for attribute, nodes in (("then_branch", rounding), ("else_branch", [same]))
         ]
         node = ir.Node("", "If", [switch], attributes=branches, name=self.names.unique(f"search_{name}"))
         node.outputs[0].name = self.names.unique(name)
         node.outputs[0].type = ir.TensorType(_FLOAT)
         node.outputs[0].shape = value.shape
         return node
+
+    def _cast_weight(self, value: ir.Value) -> ir.Value | None:
+        """A weight's values as the conversion writes them (clamped as it clamps), in float32; None for other values.
+
+        Computed once, with the engine's own cast: a weight is constant, and the runtime
+        Cast would give inf where ``--clamp-weights`` writes 65504.
+        """
+        tensor = value.const_value
+        if tensor is None or not value.is_initializer() or value.is_graph_input() or value.graph is None:
+            return None
+        if id(value) not in self.weights:
+            rounded = cast_array(np.asarray(tensor.numpy(), dtype=np.float32), self.target)[0].astype(np.float32)
+            copy = ir.Value(name=self.names.unique(f"{value.name}.as_converted"), const_value=ir.tensor(rounded))
+            copy.type, copy.shape = ir.TensorType(_FLOAT), value.shape
+            value.graph.register_initializer(copy)
+            self.weights[id(value)] = copy
+        return self.weights[id(value)]
+
+    def _round_body_outputs(self) -> None:
+        """Body outputs the converted model gives in the target type, rounded whatever produces them."""
+        for graph, positions in self.graph_outputs.items():
+            switch = self.graph_switch.get(id(graph))
+            if switch is None:
+                continue
+            for position in positions:
+                value = graph.outputs[position]
+                if id(value) in self.switched_outputs or not _is_float(value):
+                    continue  # already rounded by its producer's switch
+                chosen = self._switched(switch, value, f"{value.name or 'body_output'}.carried")
+                graph.append(chosen)
+                graph.outputs[position] = chosen.outputs[0]
 
     def _or(self, first: ir.Value, second: ir.Value) -> ir.Value:
         if first is second:
@@ -132,6 +171,7 @@ class _Builder:
     def _assign(self, node: ir.Node, switch: ir.Value) -> None:
         self.switch_of[node] = switch
         for graph in _subgraphs(node):
+            self.graph_switch[id(graph)] = switch
             for inner in graph:
                 self._assign(inner, switch)
 
@@ -165,6 +205,7 @@ class _Builder:
             for position in outputs:
                 graph.outputs[position] = chosen.outputs[0]
             self.output_alias[id(value)] = name
+            self.switched_outputs.add(id(chosen.outputs[0]))
 
     def _graph_values(self, graph: ir.Graph) -> list[tuple[ir.Value, ir.Value | None]]:
         """Every float32 value defined in ``graph``, with the switch of its producer when it stores it rounded."""
@@ -201,6 +242,7 @@ class _Builder:
         for subgraph in all_graphs(self.model):
             for value, switch in self._graph_values(subgraph) if subgraph is not graph else main_values:
                 self._round(subgraph, value, switch)
+        self._round_body_outputs()
         if len(graph):
             graph.insert_before(next(iter(graph)), self.prefix)
         produced = {id(v): switch_index.get(v.producer()) for v, _ in main_values if v.producer() is not None and v.name}  # type: ignore[arg-type]
@@ -215,15 +257,15 @@ class _Builder:
         ]
         exposed = tuple(entry for entry, _ in exposure)
         inputs = tuple(ExposedValue(v.name or "", v.name or "", None, consumers(v)) for v in graph.inputs if _is_float(v) and v is not mask)
+        reads_of: list[list[str]] = [[] for _ in switched]
+        writes_of: list[list[str]] = [[] for _ in switched]
+        for entry in (*exposed, *inputs):
+            for k in entry.consumers:
+                reads_of[k].append(entry.name)
+            if entry.producer is not None:
+                writes_of[entry.producer].append(entry.name)
         switches = tuple(
-            Switch(
-                node_index=i,
-                name=node.name or "",
-                op_type=node.op_type,
-                inputs=tuple(e.name for e in (*exposed, *inputs) if k in e.consumers),
-                outputs=tuple(e.name for e in exposed if e.producer == k),
-            )
-            for k, (i, node) in enumerate(switched)
+            Switch(i, node.name or "", node.op_type, tuple(reads_of[k]), tuple(writes_of[k])) for k, (i, node) in enumerate(switched)
         )
         search = SearchModel(mask.name or MASK_NAME, own_outputs, switches, exposed, inputs)
         return search, lambda: self._expose(exposure)
@@ -270,13 +312,11 @@ def _main_reads(top: list[ir.Node]) -> dict[int, set[ir.Node]]:
     return reads
 
 
-def build_search_model(
-    model: ir.Model, slots: dict[ir.Node, RoundingSlots], target: ir.DataType
-) -> tuple[SearchModel, Callable[[], None]]:
+def build_search_model(model: ir.Model, plan: RoundingPlan, target: ir.DataType) -> tuple[SearchModel, Callable[[], None]]:
     """Turn the float32 ``model`` (the caller's copy) into its search model, in place.
 
     Returns its description and a function that then adds every exposed value as an
     output, turning the same model into the instrumented one (save the model before and
     after it for both).
     """
-    return _Builder(model, slots, target).build()
+    return _Builder(model, plan, target).build()

@@ -25,9 +25,11 @@ __all__ = [
     "MeasuredKeep",
     "OutputDifference",
     "PhaseTimings",
+    "RoundingPlan",
     "RoundingSlots",
     "TensorRangeReport",
     "ValidationReport",
+    "cast_array",
     "convert",
     "default_output_path",
     "rounding_slots",
@@ -47,6 +49,7 @@ from ._results import ValidationReport as ValidationReport
 if TYPE_CHECKING:
     from ._pipeline import convert, default_output_path
     from ._rewrite import TARGET_TYPES, EngineOptions, FloatConversionPass
-    from ._slots import RoundingSlots, rounding_slots
+    from ._slots import RoundingPlan, RoundingSlots, rounding_slots
+    from ._tensors import cast_array
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._rewrite", "._slots"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._pipeline", "._rewrite", "._slots", "._tensors"))

@@ -9,7 +9,7 @@ exactly where the converted model does.
 
 from __future__ import annotations
 
-__all__ = ["RoundingSlots", "rounding_slots"]
+__all__ = ["RoundingPlan", "RoundingSlots", "rounding_slots"]
 
 import dataclasses
 
@@ -21,6 +21,10 @@ from ._plan import value_kind
 from ._rewrite import EngineOptions, measured_reasons
 from ._types import ensure_element_types
 
+# Nodes whose output converts only when every reader takes the target type (see
+# ``WeightConverter.settle_constants``): their readers round for themselves.
+_SETTLED = frozenset({"Constant", "ConstantOfShape", "Cast"})
+
 
 @dataclasses.dataclass(frozen=True)
 class RoundingSlots:
@@ -30,11 +34,23 @@ class RoundingSlots:
     outputs: tuple[int, ...]  # output indices it stores in the target type
 
 
-def rounding_slots(model: ir.Model, options: ConvertOptions) -> dict[ir.Node, RoundingSlots]:
+@dataclasses.dataclass(frozen=True)
+class RoundingPlan:
+    nodes: dict[ir.Node, RoundingSlots]  # every node of every graph that converts
+    # Per If/Loop/Scan body: the outputs it gives in the target type, whatever produces them
+    # (a Loop's carried values are cast to it at the end of every iteration).
+    graph_outputs: dict[ir.Graph, tuple[int, ...]]
+
+
+def rounding_slots(model: ir.Model, options: ConvertOptions) -> RoundingPlan:
     """For every node of every graph that ``options`` would convert, its target-type slots.
 
     Element types are inferred first where the model does not annotate them (``model`` is
-    the caller's copy); nothing else is changed. Nodes that stay float32 are absent.
+    the caller's copy); nothing else is changed. Nodes that stay float32 are absent. A
+    Constant, ConstantOfShape or Cast stores its output in the target type only when all
+    its readers take that type, so none of them stores an output here: each reader that
+    converts rounds what it reads, which gives the same numbers whenever the node converts
+    and the right ones when a reader stays float32.
     """
     ensure_element_types(model)
     engine = EngineOptions.of(options)
@@ -58,6 +74,12 @@ def rounding_slots(model: ir.Model, options: ConvertOptions) -> dict[ir.Node, Ro
             if requirement is _plan.Requirement.TARGET and value_kind(node.inputs[i]) == "float"
         )
         outputs = tuple(i for i, to_target in enumerate(node_plan.output_to_target) if to_target)
+        if node.op_type in _SETTLED and node.domain == "":
+            outputs = ()
         if inputs or outputs or _plan.subgraphs(node):
             slots[node] = RoundingSlots(inputs, outputs)
-    return slots
+    graph_outputs = {
+        graph: tuple(i for i, requirement in enumerate(requirements) if requirement is _plan.Requirement.TARGET)
+        for graph, requirements in plan.graph_output_requirements.items()
+    }
+    return RoundingPlan(slots, {g: o for g, o in graph_outputs.items() if o})
