@@ -442,3 +442,51 @@ def test_the_search_model_matches_the_conversion_where_it_takes_care(tmp_path: P
         np.testing.assert_array_equal(got, expected, err_msg=f"{case}, kept {sorted(kept)}")
     # Constants and the model's own Casts round for each reader: they are no switch of their own.
     assert not {s.op_type for s in search.switches} & {"Constant", "Cast"}
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def test_calibration_refuses_float16_io(tmp_path: Path, mlp_weights: tuple[np.ndarray, ...], capfd: pytest.CaptureFixture[str]) -> None:
+    path = _scaled_mlp(mlp_weights, HEADROOM, tmp_path / "mlp.onnx")
+    assert cli.main(["convert", str(path), "--calibration", "mnist", "--no-keep-io-types"]) == 2
+    assert capfd.readouterr().err.startswith("Error: --calibration needs --keep-io-types")
+
+
+def test_ranges_that_keep_every_node_are_nothing_to_convert(tmp_path: Path, data_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Weights of 500 fit fp16; summed over an image's ~100 bright pixels they reach 5e4, which does not."""
+    weights = {"W": np.full((784, 10), 500.0, np.float32), "b": np.zeros(10, np.float32)}
+    path = _linear_graph([helper.make_node("Gemm", ["X", "W", "b"], ["L"], name="fc")], weights, tmp_path / "big.onnx")
+    assert cli.main(["convert", str(path), "--calibration", "mnist", "--data-dir", str(data_dir)]) == 8
+    err = capfd.readouterr().err
+    assert err.startswith("Error: every convertible node of big.onnx stays float32 by its measured activation range (1 nodes; fc: output 'L' absmax ")
+    assert err.count("\n") == 1 and not (tmp_path / "big.fp16.onnx").exists()
+
+
+def test_non_finite_calibration_data_is_refused(
+    tmp_path: Path, data_dir: Path, mlp_weights: tuple[np.ndarray, ...], capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = _scaled_mlp(mlp_weights, HEADROOM, tmp_path / "mlp.onnx")
+    npz = tmp_path / "nan.npz"
+    np.savez(npz, x=np.full((50, 28, 28), np.nan, np.float32), y=np.zeros(50, np.int64))
+    assert cli.main(["convert", str(path), "--calibration", str(npz)]) == 9
+    assert capfd.readouterr().err.startswith(f"Error: {npz}: x holds NaN or infinite values")
+    assert cli.main(["convert", str(path), "--calibration", "mnist", "--data-dir", str(data_dir), "--std", "nan"]) == 2
+    assert capfd.readouterr().err.startswith("Error: --mean and --std must be finite numbers")
+    assert cli.main(["convert", str(path), "--mean", "0.1"]) == 2
+    assert capfd.readouterr().err.startswith("Error: --mean describes calibration data, and none was given")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx", "nan.npz"]
+
+
+def test_a_model_with_nothing_to_convert_has_nothing_to_calibrate(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["X", "starts", "ends", "axes"], ["Y"], name="slice")],
+        "u8",
+        [helper.make_tensor_value_info("X", TensorProto.UINT8, ["N", 784])],
+        [helper.make_tensor_value_info("Y", TensorProto.UINT8, ["N", 10])],
+        [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("starts", [0]), ("ends", [10]), ("axes", [1]))],
+    )
+    path = tmp_path / "u8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    assert cli.main(["convert", str(path), "--calibration", "mnist"]) == 8
+    assert capfd.readouterr().err.count("\n") == 1

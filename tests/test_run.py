@@ -216,3 +216,11 @@ def test_run_without_calibration_says_so(mnist_onnx: Path, tmp_path: Path, capfd
     assert out.splitlines()[0] == f"note: activation ranges and accuracy are not measured before conversion ({npz} has no training split; pass --calibration)"
     code, _, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--calibration", "mnist", "--no-calibration", *fast)
     assert code == 2 and "contradict" in err
+
+
+def test_run_with_onnxconverter_common_skips_the_default_calibration(
+    mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str]
+) -> None:
+    code, out, _ = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "64", "--provider", "cpu", "--engine", "onnxconverter-common", "--report-dir", str(tmp_path / "r"), *fast)
+    assert code == 0
+    assert out.splitlines()[0] == "note: activation ranges and accuracy are not measured before conversion (--engine onnxconverter-common takes no calibration)"

@@ -2,18 +2,19 @@
 
 One seeded permutation of the split draws two disjoint sets: the images whose ranges and
 errors are measured, and the images on which the accuracy budget is checked. Both are
-pre-processed exactly as ``halfconv evaluate`` feeds the test split.
+pre-processed exactly as ``halfconv evaluate`` feeds the test split, a batch at a time, so
+that memory beyond the split itself does not grow with their number.
 """
 
 from __future__ import annotations
 
-__all__ = ["CalibrationData", "CalibrationProvenance", "load_calibration"]
+__all__ = ["CalibrationData", "CalibrationProvenance", "Images", "load_calibration"]
 
 import dataclasses
 
 import numpy as np
 
-from ..core import UsageError
+from ..core import DatasetError
 from ..datasets import DATASETS, FileDigest, load_dataset
 from ..evaluation import ModelSignature, Preprocessing, plan_preprocessing, preprocess
 from ._options import CalibrationOptions
@@ -29,15 +30,30 @@ class CalibrationProvenance:
     calibration_images: int
     validation_images: int
     seed: int
-    overlap: bool  # True when the file was too small for two disjoint sets
+    overlap: bool  # True when the split was too small for two disjoint sets
     files: tuple[FileDigest, ...]
     preprocessing: Preprocessing
 
 
 @dataclasses.dataclass(frozen=True)
+class Images:
+    """Images drawn from a split, pre-processed as the model takes them when a batch is asked for."""
+
+    source: np.ndarray  # the split's images, as stored
+    index: np.ndarray  # the drawn ones
+    plan: Preprocessing
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def batch(self, start: int, stop: int) -> np.ndarray:
+        return preprocess(self.source[self.index[start:stop]], self.plan)
+
+
+@dataclasses.dataclass(frozen=True)
 class CalibrationData:
-    calibration: np.ndarray  # model inputs whose ranges and errors are measured
-    validation: np.ndarray  # model inputs on which the budget is checked
+    calibration: Images  # whose ranges and errors are measured
+    validation: Images  # on which the budget is checked
     validation_labels: np.ndarray  # int64
     classes: int
     provenance: CalibrationProvenance
@@ -57,7 +73,10 @@ def load_calibration(options: CalibrationOptions, signature: ModelSignature, mod
     dataset = load_dataset(options.source, "train", data_dir=options.data_dir, progress=options.progress)
     available = int(dataset.labels.shape[0])
     if available < 2 and not is_named:
-        raise UsageError(f"{options.source} holds {available} image, too few to calibrate on", "pass more images")
+        raise DatasetError(f"{options.source} holds {available} image, too few to calibrate on", "pass more images")
+    images = dataset.images
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise DatasetError(f"{options.source}: x holds NaN or infinite values", "calibrate on finite images")
     calibration_index, validation_index, overlap = _draw(available, options)
     plan = plan_preprocessing(
         signature,
@@ -80,8 +99,8 @@ def load_calibration(options: CalibrationOptions, signature: ModelSignature, mod
         preprocessing=plan,
     )
     return CalibrationData(
-        calibration=preprocess(dataset.images[calibration_index], plan),
-        validation=preprocess(dataset.images[validation_index], plan),
+        calibration=Images(images, calibration_index, plan),
+        validation=Images(images, validation_index, plan),
         validation_labels=dataset.labels[validation_index].astype(np.int64),
         classes=len(dataset.class_names),
         provenance=provenance,

@@ -30,14 +30,18 @@ RANGE_MARGIN = 2.0
 SUBNORMAL_SHARE_LIMIT = 0.5
 
 
+def _magnitude(value: float) -> str:
+    return f"{value:,.0f}" if value < 1e7 else f"{value:.3g}"
+
+
 def _verdict(stats: RangeStats, index: int, target_name: str, largest: float) -> str | None:
     """Why this value's range does not fit the target, in figures, or None."""
     images = stats.images
     if stats.beyond[index]:
         hit = int(stats.images_beyond[index])
         return (
-            f"absmax {stats.absmax[index]:.3g}, beyond {stats.limit:,.0f} (half {target_name}'s largest, "
-            f"{largest:,.0f}) on {hit / images:.0%} of {images} calibration images"
+            f"absmax {stats.absmax[index]:.3g}, beyond {_magnitude(stats.limit)} (half {target_name}'s largest, "
+            f"{_magnitude(largest)}) on {hit / images:.0%} of {images} calibration images"
         )
     mass = float(stats.mass[index])
     if mass > 0 and stats.below_normal_mass[index] / mass > SUBNORMAL_SHARE_LIMIT:

@@ -26,7 +26,15 @@ import onnxruntime as ort
 
 from .. import core
 from ..conversion import TARGET_TYPES, ConvertOptions, MeasuredKeep, convert, default_output_path, rounding_slots
-from ..core import CALIBRATION_KEY, LARGEST_FINITE, SMALLEST_NORMAL, AccuracyGateError, IncompatibleModelError, UsageError
+from ..core import (
+    CALIBRATION_KEY,
+    LARGEST_FINITE,
+    SMALLEST_NORMAL,
+    AccuracyGateError,
+    IncompatibleModelError,
+    NothingToConvertError,
+    UsageError,
+)
 from ..evaluation import read_signature, top1
 from ._data import CalibrationData, load_calibration
 from ._decide import RANGE_MARGIN, introduced_errors, range_decisions
@@ -55,6 +63,11 @@ def calibrated_convert(
     convert_options.check()
     if convert_options.engine != "halfconv":
         raise UsageError("--calibration applies to the halfconv engine only", "use --engine halfconv")
+    if not convert_options.keep_io_types:
+        raise UsageError(
+            "--calibration needs --keep-io-types: with float16 inputs and outputs, no trial would compute the float32 model",
+            "drop --no-keep-io-types, or --calibration",
+        )
     input_path = Path(input_path)
     report, sample = _measure(input_path, convert_options, options, started)
     measured = tuple(MeasuredKeep(d.node_index, d.name, d.op_type, d.reason, d.source) for d in report.decisions)
@@ -88,11 +101,11 @@ class _Calibration:
         model, runner = self.runner.model, self.runner
         smallest = SMALLEST_NORMAL[self.target_name]
         outputs = RangeStats(tuple(runner.names), self.limit, smallest)
-        fp32 = runner.mask(frozenset(range(len(model.switches))))
-        for images, (values,) in runner.exposed(self.data.calibration, [fp32]):
-            outputs.update(values, images)
         inputs = RangeStats(tuple(v.name for v in model.input_values), self.limit, smallest)
-        inputs.update([self.data.calibration] if model.input_values else [], self.data.calibration.shape[0])
+        fp32 = runner.mask(frozenset(range(len(model.switches))))
+        for x, (values,) in runner.exposed(self.data.calibration, [fp32]):
+            outputs.update(values, x.shape[0])
+            inputs.update([x] if model.input_values else [], x.shape[0])
         decided = range_decisions(model, outputs, inputs, self.target_name, self.largest)
         self.phase_s["ranges_s"] = time.perf_counter() - started
         return decided
@@ -148,10 +161,14 @@ def _measure(
     input_path: Path, convert_options: ConvertOptions, options: CalibrationOptions, started: float
 ) -> tuple[CalibrationReport, dict[str, np.ndarray]]:
     loaded = core.load_model(input_path)
-    output_path = Path(convert_options.output) if convert_options.output else default_output_path(input_path, convert_options.target)
-    core.check_output_path(input_path, output_path, convert_options.force, loaded.external_files)
-    slots = rounding_slots(loaded.model, convert_options)
-    model, expose = build_search_model(loaded.model, slots, TARGET_TYPES[convert_options.target])
+    output = Path(convert_options.output) if convert_options.output else default_output_path(input_path, convert_options.target)
+    core.check_output_path(input_path, output, convert_options.force, loaded.external_files)
+    model, expose = build_search_model(loaded.model, rounding_slots(loaded.model, convert_options), TARGET_TYPES[convert_options.target])
+    if not model.switches:
+        raise NothingToConvertError(
+            f"no node of {input_path.name} would convert to {convert_options.target}, so there is nothing to calibrate",
+            "nothing was written; convert it without --calibration to see why",
+        )
     external = bool(loaded.external_files)
     with tempfile.TemporaryDirectory(prefix="halfconv-calibration-") as folder:
         trials_session = _session(loaded.model, Path(folder) / "search.onnx", external)
@@ -163,9 +180,16 @@ def _measure(
         calibration = _Calibration(runner, data, options, convert_options.target)
         calibration.phase_s["prepare_s"] = time.perf_counter() - started
         decided = calibration.ranges()
+        if len(decided) == len(model.switches):
+            first = next(iter(decided.values()))
+            raise NothingToConvertError(
+                f"every convertible node of {input_path.name} stays float32 by its measured activation range "
+                f"({len(decided)} nodes; {first.name or first.op_type}: {first.reason})",
+                "nothing was written; converted without data, its values would leave the target's range",
+            )
         fp32_accuracy, kept, trials = calibration.search(frozenset(decided))
     if model.switches and kept == frozenset(range(len(model.switches))):
-        best = min(trials[1:], key=lambda t: t.drop_pp)
+        best = min((t for t in trials if t.kept_fp32 < len(model.switches)), key=lambda t: t.drop_pp)
         raise AccuracyGateError(
             f"no node of {input_path.name} can be {convert_options.target} within the accuracy budget of "
             f"{options.budget_pp:g} pp: the closest trial dropped {best.drop_pp:.2f} pp with {best.kept_fp32} of "
@@ -175,7 +199,7 @@ def _measure(
     accuracy = next(t.accuracy for t in reversed(trials) if t.within_budget and t.kept_fp32 == len(kept))
     drop = (fp32_accuracy - accuracy) * 100.0
     decisions = _decisions(model, decided, kept, calibration, f"{drop:.2f} pp, within {options.budget_pp:g} pp")
-    sample = {signature.input_name: data.calibration[:_VALIDATION_IMAGES]}
+    sample = {signature.input_name: data.calibration.batch(0, _VALIDATION_IMAGES)}
     return CalibrationReport(
         provenance=data.provenance,
         target=convert_options.target,

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from ..core import ORT_ERRORS, IncompatibleModelError, one_line
 from ..evaluation import ModelSignature
+from ._data import Images
 from ._search_model import SearchModel
 
 EXPOSED_BYTES = 256 << 20  # the outputs of one batch with every value exposed, at most (for all its runs)
@@ -63,24 +64,24 @@ class SearchRunner:
         # Padding rows of a fixed-batch model are dropped from every value that has a batch axis.
         return [np.asarray(r)[:real] if np.ndim(r) and np.shape(r)[0] == x.shape[0] else np.asarray(r) for r in results]
 
-    def logits(self, x: np.ndarray, kept_fp32: frozenset[int]) -> np.ndarray:
+    def logits(self, images: Images, kept_fp32: frozenset[int]) -> np.ndarray:
         switches = self.mask(kept_fp32)
         batch = self.fixed_batch or _LOGIT_BATCH
         output = [self.signature.output_name]
-        chunks = [self._run(output, x[i : i + batch], switches, self.trials)[0] for i in range(0, x.shape[0], batch)]
+        chunks = [self._run(output, images.batch(i, i + batch), switches, self.trials)[0] for i in range(0, len(images), batch)]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
-    def _exposed_batch(self, x: np.ndarray, runs_per_batch: int) -> int:
+    def _exposed_batch(self, images: Images, runs_per_batch: int) -> int:
         """Images per batch such that ``runs_per_batch`` runs' exposed outputs fit in EXPOSED_BYTES."""
         if self.fixed_batch is not None:
             return self.fixed_batch
-        probe = self._run(self.names, x[:1], self.mask(frozenset(range(len(self.model.switches)))), self.instrumented)
+        probe = self._run(self.names, images.batch(0, 1), self.mask(frozenset(range(len(self.model.switches)))), self.instrumented)
         per_image = max(1, sum(int(a.nbytes) for a in probe) * runs_per_batch)
         return int(min(_LOGIT_BATCH, max(1, EXPOSED_BYTES // per_image)))
 
-    def exposed(self, x: np.ndarray, masks: list[np.ndarray]) -> Iterator[tuple[int, list[list[np.ndarray]]]]:
-        """(images, one list of exposed values per switch vector) for each batch of ``x``."""
-        batch = self._exposed_batch(x, len(masks))
-        for start in range(0, x.shape[0], batch):
-            chunk = x[start : start + batch]
-            yield chunk.shape[0], [self._run(self.names, chunk, switches, self.instrumented) for switches in masks]
+    def exposed(self, images: Images, masks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, list[list[np.ndarray]]]]:
+        """(the batch's model inputs, one list of exposed values per switch vector) for each batch of ``images``."""
+        batch = self._exposed_batch(images, len(masks))
+        for start in range(0, len(images), batch):
+            x = images.batch(start, start + batch)
+            yield x, [self._run(self.names, x, switches, self.instrumented) for switches in masks]

@@ -53,12 +53,18 @@ def _union(groups: Sequence[frozenset[int]]) -> frozenset[int]:
     return frozenset().union(*groups)
 
 
-def _shortest_prefix(trials: _Trials, fixed: frozenset[int], ranked: Sequence[frozenset[int]], low: int) -> int:
+def _shortest_prefix(trials: _Trials, fixed: frozenset[int], ranked: Sequence[frozenset[int]], low: int, every: int) -> int:
     """The smallest k in (low, len(ranked)] for which ``fixed`` plus ``ranked[:k]`` passes.
 
-    The whole ranking is known to pass (it is the float32 model), and ``ranked[:low]`` to fail.
+    The first prefix that keeps all ``every`` switches float32 is known to pass (it is the
+    float32 model), and ``ranked[:low]`` to fail.
     """
-    high = len(ranked)
+    high, covered = len(ranked), set(fixed)
+    for k, group in enumerate(ranked, 1):
+        covered |= group
+        if len(covered) == every:
+            high = k
+            break
     while high - low > 1:
         middle = (low + high) // 2
         if trials.passes(fixed | _union(ranked[:middle]), "bisection"):
@@ -88,5 +94,5 @@ def search(
     if trials.passes(base, "candidate"):
         return base, trials.done
     ranked = list(rank())
-    length = _shortest_prefix(trials, base, ranked, 0)  # the candidate (no ranked node kept) failed
+    length = _shortest_prefix(trials, base, ranked, 0, switch_count)  # the candidate (no ranked node kept) failed
     return base | _union(ranked[:length]), trials.done

@@ -77,23 +77,17 @@ def _subgraphs(node: ir.Node) -> list[ir.Graph]:
     return graphs
 
 
-class _Builder:
-    def __init__(self, model: ir.Model, plan: RoundingPlan, target: ir.DataType) -> None:
-        self.model = model
-        self.slots = plan.nodes
-        self.graph_outputs = plan.graph_outputs
+class _Nodes:
+    """Makes the search model's nodes: switched roundings, switch disjunctions, weights as converted."""
+
+    def __init__(self, model: ir.Model, target: ir.DataType) -> None:
         self.target = target
-        self.graph_switch: dict[int, ir.Value] = {}  # id(body) -> the switch of the main-graph node holding it
-        self.weights: dict[int, ir.Value] = {}  # id(weight) -> its values as the conversion casts them
         self.names = UniqueNames(model)
-        self.switch_of: dict[ir.Node, ir.Value] = {}  # every node (nested ones too) -> its switch
+        self.weights: dict[int, ir.Value] = {}  # id(weight) -> its values as the conversion casts them
         self.prefix: list[ir.Node] = []  # switches and their disjunctions, first in the main graph
         self.either: dict[tuple[int, int], ir.Value] = {}
-        self.stored: dict[int, ir.Value] = {}  # id(value) -> the switch of the producer that stores it rounded
-        self.output_alias: dict[int, str] = {}  # id(value) -> the graph output that gives it as stored
-        self.switched_outputs: set[int] = set()  # ids of the graph outputs that are switched roundings
 
-    def _node(self, op_type: str, inputs: list[ir.Value | None], name: str, dtype: ir.DataType, **attributes: int) -> ir.Node:
+    def node(self, op_type: str, inputs: list[ir.Value | None], name: str, dtype: ir.DataType, **attributes: int) -> ir.Node:
         node = ir.Node(
             "", op_type, inputs, attributes=[ir.AttrInt64(k, v) for k, v in attributes.items()], name=self.names.unique(f"search_{name}")
         )
@@ -101,7 +95,7 @@ class _Builder:
         node.outputs[0].type = ir.TensorType(dtype)
         return node
 
-    def _switched(self, switch: ir.Value, value: ir.Value, name: str) -> ir.Node:
+    def switched(self, switch: ir.Value, value: ir.Value, name: str) -> ir.Node:
         """``If(switch)``: ``value`` rounded to the target type (a Cast pair), else ``value`` itself.
 
         An If, not a Where: ONNX Runtime runs only the branch taken, and its Where with a
@@ -109,11 +103,11 @@ class _Builder:
         """
         weight = self._cast_weight(value)
         if weight is not None:
-            rounding = [self._node("Identity", [weight], f"{name}.rounded", _FLOAT)]
+            rounding = [self.node("Identity", [weight], f"{name}.rounded", _FLOAT)]
         else:
-            down = self._node("Cast", [value], f"{name}.stored", self.target, to=int(self.target))
-            rounding = [down, self._node("Cast", [down.outputs[0]], f"{name}.rounded", _FLOAT, to=int(_FLOAT))]
-        same = self._node("Identity", [value], f"{name}.unrounded", _FLOAT)
+            down = self.node("Cast", [value], f"{name}.stored", self.target, to=int(self.target))
+            rounding = [down, self.node("Cast", [down.outputs[0]], f"{name}.rounded", _FLOAT, to=int(_FLOAT))]
+        same = self.node("Identity", [value], f"{name}.unrounded", _FLOAT)
         for node in (*rounding, same):
             node.outputs[0].shape = value.shape
         branches = [
@@ -143,6 +137,32 @@ class _Builder:
             self.weights[id(value)] = copy
         return self.weights[id(value)]
 
+    def either_of(self, first: ir.Value, second: ir.Value) -> ir.Value:
+        """``first or second``, one node per pair of switches."""
+        if first is second:
+            return first
+        key = (id(first), id(second))
+        if key not in self.either:
+            node = self.node("Or", [first, second], f"{first.name}_or_{second.name}", ir.DataType.BOOL)
+            node.outputs[0].shape = ir.Shape([])
+            self.prefix.append(node)
+            self.either[key] = node.outputs[0]
+        return self.either[key]
+
+
+class _Builder:
+    def __init__(self, model: ir.Model, plan: RoundingPlan, target: ir.DataType) -> None:
+        self.model = model
+        self.slots = plan.nodes
+        self.graph_outputs = plan.graph_outputs
+        self.make = _Nodes(model, target)
+        self.names = self.make.names
+        self.graph_switch: dict[int, ir.Value] = {}  # id(body) -> the switch of the main-graph node holding it
+        self.switch_of: dict[ir.Node, ir.Value] = {}  # every node (nested ones too) -> its switch
+        self.stored: dict[int, ir.Value] = {}  # id(value) -> the switch of the producer that stores it rounded
+        self.output_alias: dict[int, str] = {}  # id(value) -> the graph output that gives it as stored
+        self.switched_outputs: set[int] = set()  # ids of the graph outputs that are switched roundings
+
     def _round_body_outputs(self) -> None:
         """Body outputs the converted model gives in the target type, rounded whatever produces them."""
         for graph, positions in self.graph_outputs.items():
@@ -153,20 +173,9 @@ class _Builder:
                 value = graph.outputs[position]
                 if id(value) in self.switched_outputs or not _is_float(value):
                     continue  # already rounded by its producer's switch
-                chosen = self._switched(switch, value, f"{value.name or 'body_output'}.carried")
+                chosen = self.make.switched(switch, value, f"{value.name or 'body_output'}.carried")
                 graph.append(chosen)
                 graph.outputs[position] = chosen.outputs[0]
-
-    def _or(self, first: ir.Value, second: ir.Value) -> ir.Value:
-        if first is second:
-            return first
-        key = (id(first), id(second))
-        if key not in self.either:
-            node = self._node("Or", [first, second], f"{first.name}_or_{second.name}", ir.DataType.BOOL)
-            node.outputs[0].shape = ir.Shape([])
-            self.prefix.append(node)
-            self.either[key] = node.outputs[0]
-        return self.either[key]
 
     def _assign(self, node: ir.Node, switch: ir.Value) -> None:
         self.switch_of[node] = switch
@@ -191,14 +200,14 @@ class _Builder:
             self.stored[id(value)] = producer_switch
         for use in uses:
             reader = self._reader_switch(use.node, use.idx)
-            switch = producer_switch if reader is None else reader if producer_switch is None else self._or(producer_switch, reader)
+            switch = producer_switch if reader is None else reader if producer_switch is None else self.make.either_of(producer_switch, reader)
             if switch is None:
                 continue
-            chosen = self._switched(switch, value, f"{name}.for_{use.node.name or use.node.op_type}")
+            chosen = self.make.switched(switch, value, f"{name}.for_{use.node.name or use.node.op_type}")
             (use.node.graph or graph).insert_before(use.node, [chosen])
             use.node.replace_input_with(use.idx, chosen.outputs[0])
         if outputs and producer_switch is not None:
-            chosen = self._switched(producer_switch, value, f"{name}.output")
+            chosen = self.make.switched(producer_switch, value, f"{name}.output")
             graph.append(chosen)
             value.name = self.names.unique(f"{name}.unrounded")
             chosen.outputs[0].name = name  # a graph output keeps its name
@@ -233,9 +242,9 @@ class _Builder:
         for k, (_, node) in enumerate(switched):
             index = ir.Value(name=self.names.unique(f"switch_{k}.index"), const_value=ir.tensor(np.array(k, dtype=np.int64)))
             graph.register_initializer(index)
-            gather = self._node("Gather", [mask, index], f"switch_{k}", ir.DataType.BOOL, axis=0)
+            gather = self.make.node("Gather", [mask, index], f"switch_{k}", ir.DataType.BOOL, axis=0)
             gather.outputs[0].shape = ir.Shape([])
-            self.prefix.append(gather)
+            self.make.prefix.append(gather)
             self._assign(node, gather.outputs[0])
         main_values = self._graph_values(graph)
         names = {id(v): v.name or "" for v, _ in main_values}  # before rounding renames any
@@ -244,7 +253,7 @@ class _Builder:
                 self._round(subgraph, value, switch)
         self._round_body_outputs()
         if len(graph):
-            graph.insert_before(next(iter(graph)), self.prefix)
+            graph.insert_before(next(iter(graph)), self.make.prefix)
         produced = {id(v): switch_index.get(v.producer()) for v, _ in main_values if v.producer() is not None and v.name}  # type: ignore[arg-type]
 
         def consumers(value: ir.Value) -> tuple[int, ...]:
@@ -286,7 +295,7 @@ class _Builder:
             if id(value) in self.output_alias:
                 continue  # already an output, as stored
             if id(value) in self.stored:
-                chosen = self._switched(self.stored[id(value)], value, entry.name)
+                chosen = self.make.switched(self.stored[id(value)], value, entry.name)
                 chosen.outputs[0].name = entry.name
                 graph.append(chosen)
                 graph.outputs.append(chosen.outputs[0])

@@ -6,6 +6,8 @@ __all__ = ["NOT_CALIBRATED", "format_calibration"]
 
 from typing import TYPE_CHECKING
 
+from ..report import format_magnitude
+
 if TYPE_CHECKING:
     from ..calibration import CalibrationReport
 
@@ -25,7 +27,7 @@ def format_calibration(report: CalibrationReport, *, explain: bool) -> list[str]
     by_source = {s: sum(1 for d in report.decisions if d.source == s) for s in ("activations", "accuracy")}
     lines.append(
         f"  measured       {len(report.decisions)} of {report.switchable_nodes} convertible nodes kept float32: "
-        f"{by_source['activations']} by activation range (limit {report.range_limit:,.0f}), "
+        f"{by_source['activations']} by activation range (limit {format_magnitude(report.range_limit)}), "
         f"{by_source['accuracy']} by the accuracy search"
     )
     if explain:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .. import calibration, conversion
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
+from ..core import UsageError
 from ..report import format_bytes
 from ._calibration import NOT_CALIBRATED, format_calibration
 from ._command import Command
@@ -50,6 +51,10 @@ def _run_convert(args: argparse.Namespace) -> int:
     options = conversion_options(args)
     calibrate = calibration_options(args, args.calibration)
     if calibrate is None:
+        unused = [flag for flag, given in (("--data-dir", args.data_dir), ("--mean", args.mean), ("--std", args.std)) if given]
+        unused += ["--layout"] if args.layout != "auto" else []
+        if unused:
+            raise UsageError(f"{unused[0]} describes calibration data, and none was given", "pass --calibration, or drop it")
         result = conversion.convert(args.model, options)
         summary = result.to_json_dict()
         text = format_conversion(result, explain=args.explain)

@@ -90,7 +90,8 @@ def _run_run(args: argparse.Namespace) -> int:
     source = args.calibration
     if args.no_calibration and source is not None:
         raise UsageError("--calibration and --no-calibration contradict each other", "drop one of them")
-    if source is None and not args.no_calibration and args.dataset in DATASETS:
+    default = not args.no_calibration and source is None
+    if default and args.dataset in DATASETS and args.engine == "halfconv":
         source = args.dataset  # its training split: the test split is what the report is written on
     options = RunOptions(
         evaluate=evaluation_options(args, preprocessing=False),
@@ -100,8 +101,15 @@ def _run_run(args: argparse.Namespace) -> int:
         calibration=calibration_options(args, source),
     )
     if source is None:
-        why = "--no-calibration" if args.no_calibration else f"{args.dataset} has no training split; pass --calibration"
+        if args.no_calibration:
+            why = "--no-calibration"
+        elif args.engine != "halfconv":
+            why = f"--engine {args.engine} takes no calibration"
+        else:
+            why = f"{args.dataset} has no training split; pass --calibration"
         print(f"note: activation ranges and accuracy are not measured before conversion ({why})", flush=True)
+    elif source == args.dataset and source not in DATASETS:
+        print(f"note: calibrating on {source}, the file the report is written on: its accuracy is not independent", flush=True)
     outcome = run(args.model, options, echo=lambda line: print(line, flush=True))
     report = outcome.report
     _warn_fallback(report)

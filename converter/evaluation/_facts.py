@@ -86,11 +86,13 @@ def _calibration_facts(text: str | None) -> CalibrationFacts | None:
             calibration_images=int(data["calibration_images"]),
             validation_images=int(data["validation_images"]),
             seed=int(data["seed"]),
+            overlap=bool(data.get("overlap", False)),
             files=tuple((str(f["name"]), str(f["sha256"])) for f in data["files"]),
             budget_pp=float(record["budget_pp"]),
             range_limit=float(record["range_limit"]),
             fp32_accuracy=float(record["fp32_accuracy"]),
             accuracy=float(record["accuracy"]),
+            target=str(record.get("target", "fp16")),
             switchable_nodes=int(record["switchable_nodes"]),
             sessions=int(record["sessions"]),
             trials=tuple(

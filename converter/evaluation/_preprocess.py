@@ -162,6 +162,8 @@ def _normalisation(
         if len(values) not in (1, channels):
             expected = "1 value" if channels == 1 else f"1 or {channels} values"
             raise UsageError(f"{name} takes {expected} for {dataset_name}, got {len(values)}", "pass one value per channel")
+    if not all(math.isfinite(v) for v in (*mean_values, *std_values)):
+        raise UsageError("--mean and --std must be finite numbers", "pass the mean and standard deviation used in training")
     if any(v == 0 for v in std_values):
         raise UsageError("--std values must be non-zero", "pass the standard deviations used in training")
     return scale, mean_values, std_values, source

@@ -105,11 +105,13 @@ class CalibrationFacts:
     calibration_images: int
     validation_images: int
     seed: int
+    overlap: bool  # the split was too small for two disjoint sets: both are all of it
     files: tuple[tuple[str, str], ...]  # (file name, sha256)
     budget_pp: float
     range_limit: float
     fp32_accuracy: float  # on the validation images
-    accuracy: float  # of the converted model there, fp16 storage emulated
+    accuracy: float  # of the converted model there, its 16-bit storage emulated
+    target: str  # "fp16" or "bf16"
     switchable_nodes: int
     sessions: int
     trials: tuple[TrialFacts, ...]

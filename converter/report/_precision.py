@@ -6,7 +6,7 @@ __all__ = ["precision_section"]
 
 from ..evaluation import CalibrationFacts, ConversionFacts, EvaluationReport
 from ._blocks import Block, Bullets, Code, Section, Table
-from ._format import format_percent, format_pp
+from ._format import format_magnitude, format_percent, format_pp
 
 _NOT_MEASURED = (
     "Activation ranges and accuracy were not measured before conversion (no calibration data): "
@@ -33,14 +33,18 @@ def _calibration_table(calibration: CalibrationFacts) -> Table:
     rows = (
         ("calibration data", split),
         ("images measured", f"{calibration.calibration_images:,} (ranges and errors)"),
-        ("images validating", f"{calibration.validation_images:,} (the accuracy budget), disjoint, seed {calibration.seed}"),
+        (
+            "images validating",
+            f"{calibration.validation_images:,} (the accuracy budget), "
+            + ("the same images: the split is small" if calibration.overlap else f"disjoint, seed {calibration.seed}"),
+        ),
         *((f"file {name}", Code(digest)) for name, digest in calibration.files),
-        ("range limit", f"{calibration.range_limit:,.0f} (half the target's largest finite value)"),
+        ("range limit", f"{format_magnitude(calibration.range_limit)} (half the target's largest finite value)"),
         ("accuracy budget", f"{calibration.budget_pp:g} pp"),
         (
             "validation top-1",
             f"fp32 {format_percent(calibration.fp32_accuracy)}, converted {format_percent(calibration.accuracy)} "
-            f"(change {format_pp(-drop)}; fp16 storage emulated)",
+            f"(change {format_pp(-drop)}; {calibration.target} storage emulated)",
         ),
         ("evaluations", f"{len(calibration.trials)} in {calibration.sessions} ONNX Runtime session(s)"),
     )
