@@ -638,7 +638,8 @@ def test_no_arguments_is_a_usage_error(capfd: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2
-    assert capfd.readouterr().err.startswith("usage: halfconv ")
+    # argparse's errors take halfconv's form too: one line.
+    assert capfd.readouterr().err == "Error: the following arguments are required: COMMAND - see 'halfconv --help'\n"
 
 
 def test_unknown_choice_is_a_usage_error(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -726,3 +727,21 @@ def test_sigterm_unwinds_and_leaves_nothing(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert done.stderr == "Error: interrupted - nothing was written\n"
     assert listing(tmp_path) == {"m.onnx"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["convert", "m.onnx", "--accuracy-budget", "-1"], "argument --accuracy-budget: -1 is not from 0 to 100 percentage points"),
+        (["convert", "m.onnx", "--accuracy-budget", "nan"], "argument --accuracy-budget: nan is not from 0 to 100 percentage points"),
+        (["convert", "m.onnx", "--calibration-size", "abc"], "argument --calibration-size: invalid int value: 'abc'"),
+        (["convert", "m.onnx", "--target", "fp8"], "argument --target: invalid choice: 'fp8'"),
+        (["run", "m.onnx"], "the following arguments are required: --dataset"),
+    ],
+)
+def test_parser_errors_are_one_line(argv: list[str], message: str, capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capfd.readouterr().err
+    assert err.startswith(f"Error: {message}") and err.endswith(f" - see 'halfconv {argv[0]} --help'\n") and err.count("\n") == 1

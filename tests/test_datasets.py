@@ -22,6 +22,7 @@ import pickle
 import shutil
 import tarfile
 import urllib.error
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -520,7 +521,10 @@ def test_npz_without_class_names_and_with_keras_labels(tmp_path: Path) -> None:
             {"x": np.zeros((2, 2)), "y": np.array([0, 2]), "class_names": np.array(["a", "b"])},
             r"y holds label 2 but class_names has only 2 names",
         ),
-        ({"x": np.array([{}, {}], dtype=object), "y": np.array([0, 1])}, r"is not a readable .npz file"),
+        ({"x": np.array([{}, {}], dtype=object), "y": np.array([0, 1])}, r"array x.npy holds objects"),
+        ({"x": np.array([["a"], ["b"]]), "y": np.array([0, 1])}, r"x must hold numbers, not <U1"),
+        # The per-class table is sized by the largest label.
+        ({"x": np.zeros((2, 2)), "y": np.array([0, 10**9])}, r"y holds label 1,000,000,000; halfconv takes at most 100,000 classes"),
     ],
 )
 def test_bad_npz(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) -> None:
@@ -529,6 +533,27 @@ def test_bad_npz(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) ->
 
     with pytest.raises(DatasetError, match=message):
         load_dataset(str(path))
+
+
+def test_npz_whose_header_promises_more_than_it_holds(tmp_path: Path) -> None:
+    """A header that claims 2**40 float32 elements in a 3 KB file is refused before anything is allocated."""
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**20, 2**20)})
+        archive.writestr("x.npy", header.getvalue() + bytes(3000))
+        labels = io.BytesIO()
+        np.save(labels, np.zeros(2, np.int64))
+        archive.writestr("y.npy", labels.getvalue())
+    with pytest.raises(DatasetError, match=r"huge.npz: array x.npy declares 4,398,046,511,104 bytes but holds 3,000"):
+        load_dataset(str(path))
+
+
+def test_a_bare_npy_named_npz(tmp_path: Path) -> None:
+    np.save(tmp_path / "a.npy", np.zeros((2, 2)))
+    (tmp_path / "a.npz").write_bytes((tmp_path / "a.npy").read_bytes())
+    with pytest.raises(DatasetError, match=r"a.npz is a single .npy array, not an .npz archive"):
+        load_dataset(str(tmp_path / "a.npz"))
 
 
 def test_npz_that_is_not_an_archive(tmp_path: Path) -> None:

@@ -837,8 +837,9 @@ def test_unparsable_latency_batch_sizes(mnist: Trained, tmp_path: Path, capfd: p
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", str(mnist.fp16), "--dataset", "mnist", "--latency-batch-sizes", "1,x", "--report-dir", str(tmp_path / "r")])
     assert exit_info.value.code == 2
-    assert capfd.readouterr().err.splitlines()[-1] == (
-        "halfconv evaluate: error: argument --latency-batch-sizes: '1,x' is not a comma-separated list of integers, e.g. 1,32,256"
+    assert capfd.readouterr().err == (
+        "Error: argument --latency-batch-sizes: '1,x' is not a comma-separated list of integers, e.g. 1,32,256"
+        " - see 'halfconv evaluate --help'\n"
     )
     assert not (tmp_path / "r").exists()
 
@@ -855,8 +856,8 @@ def test_unknown_provider(mnist: Trained, tmp_path: Path, capfd: pytest.CaptureF
     captured = capfd.readouterr()
     assert captured.out == ""
     assert re.fullmatch(
-        r"halfconv evaluate: error: argument --provider: invalid choice: 'tpu' \(choose from '?auto'?, '?cuda'?, '?cpu'?\)",
-        captured.err.splitlines()[-1],
+        r"Error: argument --provider: invalid choice: 'tpu' \(choose from '?auto'?, '?cuda'?, '?cpu'?\) - see 'halfconv evaluate --help'\n",
+        captured.err,
     )
     assert not (tmp_path / "r").exists() and not (tmp_path / "reports").exists()
     # The library refuses it too, before anything runs.

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..core import EXIT_INTERRUPTED, HalfconvError, __version__
 from ._convert import CONVERT, POLICY
@@ -24,8 +25,15 @@ COMMANDS = (EXPORT, CONVERT, EVALUATE, RUN, POLICY)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in halfconv's form: one line, ``Error: <what> - <what to do>``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"Error: {message} - see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="halfconv",
         description="Convert fp32 ONNX models to fp16, keep sensitive ops in fp32, and prove accuracy.",
     )
