@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .calibration import CalibrationOptions, CalibrationReport, calibrated_convert
 from .conversion import ConversionResult, ConvertOptions, convert
-from .core import InputNotFoundError, OutputError, UsageError, model_stem
+from .core import InputNotFoundError, OutputError, UsageError, data_file_for, model_stem
 from .datasets import DATASETS, Dataset, load_dataset
 from .evaluation import EvaluateOptions, EvaluationReport, evaluate
 from .exporters import ExportOptions, ExportResult, export
@@ -70,23 +70,37 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
     report_dir = options.report_dir or default_report_dir(model_path)
     if not model_path.exists():
         raise InputNotFoundError(f"{model_path}: no such file or directory", "check the path")
+    if not (model_path.is_file() or model_path.is_dir()):
+        # A FIFO or a device would be read forever, or not at all.
+        raise InputNotFoundError(f"{model_path} is not a regular file or a model folder", "pass a model file or a SavedModel folder")
     # Fail on a missing or corrupt dataset (and download it) before anything is written.
     # It is then handed to export and evaluate, so the files are read and hashed once.
     evaluate_options = options.evaluate
     test_set = load_dataset(
         evaluate_options.dataset, "test", data_dir=evaluate_options.data_dir, progress=evaluate_options.progress
     )
-    created_dir = not report_dir.exists()
+    created = _missing_folders(report_dir)
     written: list[Path] = []
     try:
         return _Steps(model_path, options, report_dir, test_set, written, echo).run()
     except BaseException:
-        # Leave nothing of a failed run behind: the models it wrote, and a folder it made.
+        # Leave nothing of a failed run behind: the files it wrote, and the folders it made.
         for path in written:
             path.unlink(missing_ok=True)
-        if created_dir and report_dir.is_dir() and not any(report_dir.iterdir()):
-            report_dir.rmdir()
+        for folder in created:  # the deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, the deepest first."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
 
 
 @dataclasses.dataclass
@@ -108,9 +122,10 @@ class _Steps:
         self.echo(f"[{self.step}/{2 if self.is_onnx else 3}] {text}")
 
     def _claim(self, path: Path) -> Path:
-        """A file this run writes; removed again if the run fails and it did not exist before."""
-        if not path.exists():
-            self.written.append(path)
+        """A model this run writes, and its external data file; removed again if the run fails and they did not exist before."""
+        for owned in (path, data_file_for(path)):
+            if not owned.exists():
+                self.written.append(owned)
         return path
 
     def run(self) -> RunOutcome:

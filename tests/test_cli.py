@@ -745,3 +745,22 @@ def test_parser_errors_are_one_line(argv: list[str], message: str, capfd: pytest
     assert exit_info.value.code == 2
     err = capfd.readouterr().err
     assert err.startswith(f"Error: {message}") and err.endswith(f" - see 'halfconv {argv[0]} --help'\n") and err.count("\n") == 1
+
+
+def test_an_input_declared_too_large_to_make_up_skips_the_numeric_check(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A model input declared [2, 2**40, 7, 5] is never allocated: the check says what to pass instead."""
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["X"], ["Y"], name="relu")],
+        "g",
+        [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2, 2**40, 7, 5])],
+        [onnx.helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 2**40, 7, 5])],
+    )
+    path = tmp_path / "big.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=10), str(path))
+    code, out, err = run(capfd, "convert", str(path), "--json")
+    assert (code, err) == (0, "")
+    validation = json.loads(out)["validation"]
+    assert validation["status"] == "partial" and validation["inputs_from"] is None
+    assert validation["skipped"] == [
+        "numeric check: input 'X' declares 76,965,813,944,320 elements, more than 67,108,864 to make up; pass --sample FILE.npz"
+    ]

@@ -8,6 +8,7 @@ the CPU provider, and no usable CUDA.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -224,3 +225,43 @@ def test_run_with_onnxconverter_common_skips_the_default_calibration(
     code, out, _ = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--limit", "64", "--provider", "cpu", "--engine", "onnxconverter-common", "--report-dir", str(tmp_path / "r"), *fast)
     assert code == 0
     assert out.splitlines()[0] == "note: activation ranges and accuracy are not measured before conversion (--engine onnxconverter-common takes no calibration)"
+
+
+def test_a_failed_run_removes_the_folders_it_made(tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str]) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    code, _, err = run(capfd, "run", str(broken), "--dataset", "mnist", "--provider", "cpu", "--report-dir", str(tmp_path / "a" / "b" / "c"), *fast)
+    assert code == 4 and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]
+
+
+def test_run_refuses_what_is_not_a_file(tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str]) -> None:
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    code, _, err = run(capfd, "run", str(fifo), "--dataset", "mnist", "--report-dir", str(tmp_path / "r"), *fast)
+    assert code == 3
+    assert err == f"Error: {fifo} is not a regular file or a model folder - pass a model file or a SavedModel folder\n"
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--iters", "1000000000000", "--iters 1,000,000,000,000 is more than 1,000,000 runs"),
+        ("--latency-batch-sizes", "99999999999999999999", "--latency-batch-sizes 99,999,999,999,999,999,999 is more than 65,536 images"),
+        ("--batch-size", "1000000", "--batch-size 1,000,000 is more than 65,536 images"),
+    ],
+)
+def test_sizes_from_the_command_line_are_bounded(
+    mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], fast: list[str], flag: str, value: str, message: str
+) -> None:
+    code, _, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--report-dir", str(tmp_path / "r"), *fast, flag, value)
+    assert code == 2 and err.startswith(f"Error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_bounds_the_input_shape(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capfd, "export", str(REFERENCE.with_suffix(".pt")), "--input-shape", "99999,99999", "-o", str(tmp_path / "x.onnx"))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("Error: --input-shape 99999,99999 has 9,999,800,001 elements per sample, more than 16,777,216")
+    assert not (tmp_path / "x.onnx").exists()

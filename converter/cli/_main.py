@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from ..core import EXIT_INTERRUPTED, HalfconvError, __version__
 from ._convert import CONVERT, POLICY
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert fp32 ONNX models to fp16, keep sensitive ops in fp32, and prove accuracy.",
     )
     parser.add_argument("--version", action="version", version=f"halfconv {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Subparsers are made by the same class (argparse's default), so their errors are one line too.
+    subparsers = cast("argparse._SubParsersAction[argparse.ArgumentParser]", parser.add_subparsers(dest="command", metavar="COMMAND"))
     subparsers.required = True
     for command in COMMANDS:
         command.register(subparsers)

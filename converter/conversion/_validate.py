@@ -21,6 +21,7 @@ __all__ = ["ValidationOptions", "validate_converted"]
 import concurrent.futures
 import contextlib
 import dataclasses
+import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -127,6 +128,21 @@ def _inputs(
     return feeds, "random"
 
 
+_MAX_RANDOM_ELEMENTS = 1 << 26  # elements of one made-up input (256 MiB of float32)
+
+
+def _too_big_for_random(session: ort.InferenceSession) -> str | None:
+    """Why made-up inputs cannot be used: an input whose declared shape is too large to allocate, or None."""
+    for model_input in session.get_inputs():
+        dims = [d if isinstance(d, int) and d > 0 else 1 for d in model_input.shape]
+        if math.prod(dims) > _MAX_RANDOM_ELEMENTS:
+            return (
+                f"numeric check: input '{model_input.name}' declares {math.prod(dims):,} elements, more than "
+                f"{_MAX_RANDOM_ELEMENTS:,} to make up; pass --sample FILE.npz"
+            )
+    return None
+
+
 def _cast_feeds(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     cast: dict[str, np.ndarray] = {}
     for model_input in session.get_inputs():
@@ -177,6 +193,10 @@ class _Ran:
 
 def _run_both(reference: ort.InferenceSession, converted: ort.InferenceSession, options: ValidationOptions) -> _Ran | str:
     """Both models' outputs on the same inputs, or why the numeric check cannot run."""
+    if options.sample is None and options.feeds is None:
+        too_big = _too_big_for_random(reference)
+        if too_big is not None:
+            return too_big
     feeds, inputs_from = _inputs(reference, options)
     try:
         reference_outputs = reference.run(None, _cast_feeds(reference, feeds))
@@ -296,7 +316,7 @@ def _validate_numbers(
         ran = _run_both(reference, numbers.session, options)
         skipped, provider = loaded()
         if isinstance(ran, str):
-            return ValidationReport("partial", True, provider, (), "random", (*skipped, ran), numbers.label)
+            return ValidationReport("partial", True, provider, (), None, (*skipped, ran), numbers.label)
         names = [o.name for o in reference.get_outputs()]
         differences = tuple(d for d in map(_compare, names, ran.reference, ran.converted) if d is not None)
         introduced = [d for d in differences if d.nonfinite_introduced]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LATENCY_BATCH_SIZES", "LAYOUTS", "EvaluateOptions"]
+__all__ = ["DEFAULT_LATENCY_BATCH_SIZES", "LAYOUTS", "MAX_BATCH_SIZE", "MAX_RUNS", "EvaluateOptions"]
 
 import dataclasses
 from pathlib import Path
@@ -12,6 +12,8 @@ from ..numerics import NUMERICS
 
 LAYOUTS = ("auto", "nchw", "nhwc", "flat")
 DEFAULT_LATENCY_BATCH_SIZES = (1, 32, 256)
+MAX_BATCH_SIZE = 65_536  # images in one session.run, where one batch is held in memory
+MAX_RUNS = 1_000_000  # timed or warm-up runs per batch size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,12 @@ class EvaluateOptions:
 
     def check(self) -> None:
         """Raise UsageError for a value out of range."""
+        for flag, value in (("--batch-size", self.batch_size), *(("--latency-batch-sizes", b) for b in self.latency_batch_sizes)):
+            if value > MAX_BATCH_SIZE:
+                raise UsageError(f"{flag} {value:,} is more than {MAX_BATCH_SIZE:,} images in one run", "try 256")
+        for flag, value in (("--iters", self.iters), ("--warmup", self.warmup)):
+            if value > MAX_RUNS:
+                raise UsageError(f"{flag} {value:,} is more than {MAX_RUNS:,} runs", "try 50")
         if self.limit is not None and self.limit <= 0:
             raise UsageError(f"--limit must be a positive number of images, got {self.limit}", "omit it to use the whole test set")
         if self.batch_size <= 0:

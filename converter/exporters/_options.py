@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["DATASET_IMAGE_SHAPES", "DEFAULT_OPSET", "FRAMEWORKS", "ExportOptions"]
+__all__ = ["DATASET_IMAGE_SHAPES", "DEFAULT_OPSET", "FRAMEWORKS", "MAX_SAMPLE_ELEMENTS", "ExportOptions"]
 
 import dataclasses
+import math
 from pathlib import Path
 
 from ..core import UsageError
@@ -12,6 +13,10 @@ from ..core import UsageError
 FRAMEWORKS = ("keras", "torch")
 DATASET_IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 DEFAULT_OPSET = 18
+
+
+# An export checks its ONNX output against the framework on 64 samples of this shape.
+MAX_SAMPLE_ELEMENTS = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,12 @@ class ExportOptions:
             raise UsageError(f"unknown dataset '{self.dataset}'", "use mnist or cifar10")
         if self.input_shape is not None and (not self.input_shape or any(d <= 0 for d in self.input_shape)):
             raise UsageError(f"--input-shape {self.input_shape} has a non-positive dimension", "e.g. --input-shape 1,28,28")
+        if self.input_shape is not None and math.prod(self.input_shape) > MAX_SAMPLE_ELEMENTS:
+            raise UsageError(
+                f"--input-shape {','.join(map(str, self.input_shape))} has {math.prod(self.input_shape):,} elements per sample, "
+                f"more than {MAX_SAMPLE_ELEMENTS:,}",
+                "pass the per-sample shape without the batch axis, e.g. 1,28,28",
+            )
         if not 7 <= self.opset <= 23:
             raise UsageError(f"--opset {self.opset} is out of range", "use an opset from 7 to 23; 17 or 18 suits most models")
         if self.torch_factory is not None and ":" not in self.torch_factory:
