@@ -580,3 +580,73 @@ def test_atomic_output_commit_moves_data(tmp_path: Path) -> None:
         (staged.staging / staged.data_name).write_bytes(b"data")
         assert staged.commit() == tmp_path / "out.onnx.data"
     assert snapshot(tmp_path).keys() == {"out.onnx", "out.onnx.data"}
+
+
+def _one_weight_model(tensor: onnx.TensorProto) -> onnx.ModelProto:
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Add", ["X", tensor.name], ["Y"], name="add")],
+        "g",
+        [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2, 5])],
+        [onnx.helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 5])],
+        [tensor],
+    )
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=10)
+
+
+def _weight(**changes: object) -> onnx.TensorProto:
+    tensor = numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(2, 5), "W")
+    for field, value in changes.items():
+        if field == "dims":
+            del tensor.dims[:]
+            tensor.dims.extend(value)  # type: ignore[arg-type]
+        else:
+            setattr(tensor, field, value)
+    return tensor
+
+
+def _typed_weight(count: int) -> onnx.TensorProto:
+    tensor = onnx.TensorProto(name="W", data_type=onnx.TensorProto.FLOAT, dims=[2, 5])
+    tensor.float_data.extend([1.0] * count)
+    return tensor
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (_weight(data_type=99), "tensor 'W' has data type 99, which ONNX does not define"),
+        (_weight(raw_data=bytes(41)), "tensor 'W' holds 41 bytes, but FLOAT of shape [2, 5] takes 40"),
+        (_weight(raw_data=bytes(39)), "tensor 'W' holds 39 bytes, but FLOAT of shape [2, 5] takes 40"),
+        # Dims that claim 2**62 elements while the tensor holds 10 values: refused before any allocation.
+        (_weight(dims=[2**31, 2**31]), "tensor 'W' holds 40 bytes, but FLOAT of shape [2147483648, 2147483648] takes 18,446,744,073,709,551,616"),
+        (_typed_weight(9), "tensor 'W' holds 9 values, but its shape [2, 5] takes 10"),
+    ],
+)
+def test_tensors_that_do_not_hold_what_they_declare(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], tensor: onnx.TensorProto, message: str
+) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(_one_weight_model(tensor), str(path))
+    before = path.read_bytes()
+    assert cli.main(["convert", str(path)]) == 4
+    err = capfd.readouterr().err
+    assert err.startswith(f"Error: {message} - ") and err.count("\n") == 1
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_bit_flips_never_end_in_a_traceback(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Seeded byte mutations of the demo CNN: every one ends in an exit code and at most one line on stderr."""
+    import random
+
+    source = (Path(__file__).resolve().parents[1] / "models" / "demo_cnn" / "model.onnx").read_bytes()
+    rng = random.Random(7)
+    for case in range(60):
+        data = bytearray(source)
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(data))
+            data[position] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"m{case}.onnx"
+        path.write_bytes(bytes(data))
+        code = cli.main(["convert", str(path), "-o", str(tmp_path / "out.onnx"), "--force"])
+        err = capfd.readouterr().err
+        assert code in (0, 4, 5, 6, 8), (case, code, err)
+        assert err.count("\n") <= 1, (case, err)

@@ -157,7 +157,7 @@ def provenance(input_path: Path, output_path: Path, stats: ConversionStats, targ
     ``halfconv evaluate`` reads it to find the baseline and to report the conversion.
     """
     source = os.path.relpath(input_path.resolve(), output_path.resolve().parent)
-    kept_ops = sorted({k.op_type for k in stats.kept_nodes if not k.kept_inputs})
+    kept_ops = sorted({str(k.op_type) for k in stats.kept_nodes if not k.kept_inputs})
     facts = {
         "target": target,
         "engine": engine,

@@ -12,7 +12,7 @@ __all__ = ["ensure_element_types", "infer_element_types"]
 
 import onnx_ir as ir
 
-from ..core import DTYPE_ATTRIBUTES, all_graphs
+from ..core import DTYPE_ATTRIBUTES, all_graphs, infer_shapes_leniently
 from ._schemas import op_schema
 
 _TYPE_STR = {
@@ -132,8 +132,5 @@ def ensure_element_types(model: ir.Model) -> None:
     """Make sure every node output has an element type before planning."""
     if infer_element_types(model):
         return
-    from onnx_ir.passes.common import ShapeInferencePass
-
-    # Lenient: a model ORT runs may still fail strict inference; unknown types keep nodes float32.
-    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    infer_shapes_leniently(model)  # what stays unknown keeps its nodes float32
     infer_element_types(model)

@@ -36,6 +36,7 @@ __all__ = [
     "cuda_unavailable_reason",
     "data_file_for",
     "graph_values",
+    "infer_shapes_leniently",
     "lazy_exports",
     "load_model",
     "model_size_bytes",
@@ -75,7 +76,7 @@ from ._text import choices_text, one_line
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values
+    from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently
     from ._model_io import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
         AtomicOutput,

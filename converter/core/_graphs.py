@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values"]
+__all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values", "infer_shapes_leniently"]
 
+import logging
 from collections.abc import Iterator
 
 import onnx
@@ -72,3 +73,19 @@ class UniqueNames:
             counter += 1
         self._taken.add(name)
         return name
+
+
+def infer_shapes_leniently(model: ir.Model) -> None:
+    """ONNX shape inference where it succeeds, in place and silently.
+
+    Lenient, because a model ONNX Runtime runs may still fail strict inference; onnx-ir
+    logs such a failure with its traceback, which is not the caller's to print.
+    """
+    from onnx_ir.passes.common import ShapeInferencePass
+
+    logger = logging.getLogger("onnx_ir.passes.common.shape_inference")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    finally:
+        logger.disabled = disabled

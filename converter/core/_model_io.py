@@ -25,6 +25,7 @@ __all__ = [
 
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import uuid
@@ -118,6 +119,63 @@ def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]
     return tuple(files)
 
 
+_TP = onnx.TensorProto
+_TENSOR_TYPES = frozenset(t for t in _TP.DataType.values() if t != _TP.UNDEFINED)
+_HALF_BYTE_TYPES = frozenset(getattr(_TP, n) for n in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2") if hasattr(_TP, n))
+_COMPLEX_TYPES = frozenset({_TP.COMPLEX64, _TP.COMPLEX128})
+_TYPED_FIELDS: dict[int, str] = {  # where the spec keeps a type's values when raw_data is not used
+    _TP.FLOAT: "float_data",
+    _TP.COMPLEX64: "float_data",
+    _TP.DOUBLE: "double_data",
+    _TP.COMPLEX128: "double_data",
+    _TP.INT64: "int64_data",
+    _TP.UINT32: "uint64_data",
+    _TP.UINT64: "uint64_data",
+    _TP.STRING: "string_data",
+}
+
+
+def _check_tensor(tensor: onnx.TensorProto) -> None:
+    """Refuse a tensor whose type is unknown or whose data does not hold what its dims declare.
+
+    Checked on the protobuf, before any array is made, so a tensor that claims
+    [2**31, 2**31] while holding 10 values never reaches an allocation.
+    """
+    name = tensor.name or "(unnamed)"
+    if tensor.data_type not in _TENSOR_TYPES:
+        raise InvalidModelError(f"tensor '{name}' has data type {tensor.data_type}, which ONNX does not define", "re-export the model")
+    if any(d < 0 for d in tensor.dims):
+        raise InvalidModelError(f"tensor '{name}' has a negative dimension {list(tensor.dims)}", "re-export the model")
+    count = math.prod(tensor.dims)
+    type_name = _TP.DataType.Name(tensor.data_type)
+    if tensor.raw_data:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        needed = -(-count // 2) if tensor.data_type in _HALF_BYTE_TYPES else count * itemsize
+        if len(tensor.raw_data) != needed:
+            raise InvalidModelError(
+                f"tensor '{name}' holds {len(tensor.raw_data):,} bytes, but {type_name} of shape {list(tensor.dims)} takes {needed:,}",
+                "the file is damaged or was written wrongly; re-export the model",
+            )
+        return
+    field = _TYPED_FIELDS.get(tensor.data_type, "int32_data")
+    held = len(getattr(tensor, field))
+    if tensor.data_type in _COMPLEX_TYPES:
+        held //= 2
+    elif tensor.data_type in _HALF_BYTE_TYPES:
+        held *= 2
+    if held < count or (held > count and tensor.data_type not in _HALF_BYTE_TYPES):
+        raise InvalidModelError(
+            f"tensor '{name}' holds {held:,} values, but its shape {list(tensor.dims)} takes {count:,}",
+            "the file is damaged or was written wrongly; re-export the model",
+        )
+
+
+def _check_tensors(proto: onnx.ModelProto) -> None:
+    for tensor in _iter_tensor_protos(proto.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            _check_tensor(tensor)
+
+
 class _CollectWarnings(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -152,7 +210,9 @@ def read_model_proto(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, tup
             f"{path} parsed as protobuf but holds no ONNX graph",
             "the file is truncated or not an ONNX model; re-export it",
         )
-    return proto, _check_external_data(path, proto)
+    external = _check_external_data(path, proto)
+    _check_tensors(proto)
+    return proto, external
 
 
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:
@@ -271,6 +331,13 @@ def save_model(model: ir.Model, output: AtomicOutput, use_external_data: bool) -
             ir.save(model, output.model_path)
     except OSError as error:
         raise OutputError(f"cannot write {output.final_path}: {error.strerror}", "check free disk space and permissions") from None
+    except ir.serde.SerdeError as error:
+        # The input parsed, but holds a field protobuf cannot write back (e.g. a name that is not UTF-8).
+        cause = error.__cause__ or error
+        raise InvalidModelError(
+            f"the model holds a value that cannot be written back: {type(cause).__name__}: {one_line(cause)}",
+            "the input is damaged; check it with onnx.checker or re-export it",
+        ) from None
 
 
 def tensor_bytes(model: ir.Model) -> int:

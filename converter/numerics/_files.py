@@ -29,10 +29,7 @@ def _ensure_types(model: ir.Model) -> None:
     """Element types for values the file does not annotate (a model from another tool), so every stored value is found."""
     if all(v.type is not None for g in core.all_graphs(model) for n in g for v in n.outputs if v.name):
         return
-    from onnx_ir.passes.common import ShapeInferencePass
-
-    # Lenient: a model ORT runs may still fail strict inference; what stays unknown is not rounded.
-    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+    core.infer_shapes_leniently(model)  # what stays unknown is not rounded
 
 
 @contextlib.contextmanager
