@@ -650,3 +650,66 @@ def test_bit_flips_never_end_in_a_traceback(tmp_path: Path, capfd: pytest.Captur
         err = capfd.readouterr().err
         assert code in (0, 4, 5, 6, 8), (case, code, err)
         assert err.count("\n") <= 1, (case, err)
+
+
+def _external_model(tmp_path: Path, **entries: str) -> Path:
+    """A model whose one weight is in external data, with some of its entries replaced."""
+    weight = numpy_helper.from_array(np.ones((2, 5), np.float32), "W")
+    path = tmp_path / "ext.onnx"
+    onnx.save(_one_weight_model(weight), str(path), save_as_external_data=True, location="ext.data", size_threshold=0)
+    proto = onnx.load(str(path), load_external_data=False)
+    tensor = proto.graph.initializer[0]
+    info = {e.key: e.value for e in tensor.external_data}
+    info.update(entries)
+    del tensor.external_data[:]
+    for key, value in info.items():
+        tensor.external_data.add(key=key, value=value)
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"offset": "1e3"}, "tensor 'W' has external data offset '1e3', not a number of bytes"),
+        ({"length": "-4"}, "tensor 'W' has external data length '-4', not a number of bytes"),
+        ({"location": "ext\x00.data"}, "tensor 'W' has an external data location with a NUL byte"),
+        # ONNX Runtime refuses a length that does not fit the tensor: so does halfconv, before converting.
+        ({"length": "20"}, "tensor 'W' has 20 bytes of external data, but its shape [2, 5] takes 40"),
+    ],
+)
+def test_bad_external_data_entries(tmp_path: Path, capfd: pytest.CaptureFixture[str], entries: dict[str, str], message: str) -> None:
+    path = _external_model(tmp_path, **entries)
+    assert cli.main(["convert", str(path), "-o", str(tmp_path / "out.onnx")]) == 4
+    err = capfd.readouterr().err
+    assert err.startswith(f"Error: {message} - ") and err.count("\n") == 1
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_opset_onnx_does_not_know_is_the_input_s_fault(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    model = _one_weight_model(numpy_helper.from_array(np.ones((2, 5), np.float32), "W"))
+    model.opset_import[0].version = 10000
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    assert cli.main(["convert", str(path)]) == 4
+    assert "imports opset 10000 of the ONNX domain" in capfd.readouterr().err
+
+
+def test_an_if_whose_branch_lost_its_output_is_the_input_s_fault(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    helper = onnx.helper
+    then_branch = helper.make_graph([helper.make_node("Relu", ["X"], ["t"])], "then", [], [])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["X"], ["e"])], "else", [], [helper.make_tensor_value_info("e", onnx.TensorProto.FLOAT, [2, 5])]
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["C"], ["Y"], then_branch=then_branch, else_branch=else_branch)],
+        "g",
+        [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2, 5])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2, 5])],
+        [numpy_helper.from_array(np.array(True), "C")],
+    )
+    path = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    assert cli.main(["convert", str(path)]) == 4
+    err = capfd.readouterr().err
+    assert err.startswith(f"Error: {path} fails the ONNX checker: ") and "different number of outputs" in err

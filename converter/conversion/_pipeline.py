@@ -85,6 +85,11 @@ def convert(
             # breaks onnxconverter-common: blame the input, as after a failed validation.
             core.check_input_model(input_path)
             raise
+        except Exception:
+            # The engine relies on a well-formed graph (an If whose branches give its
+            # outputs): a malformed input is named as such; anything else is a bug.
+            core.check_input_model(input_path, full=True)
+            raise
         validate_started = time.perf_counter()
         validation = _validate(input_path, staged.model_path, options, validation_inputs)
         phases["validate_s"] = time.perf_counter() - validate_started

@@ -92,6 +92,8 @@ def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
         location = info.get("location", "")
+        if "\x00" in location:
+            raise InvalidModelError(f"tensor '{tensor.name}' has an external data location with a NUL byte", "re-export the model")
         if not location or os.path.isabs(location):
             raise InvalidModelError(
                 f"tensor '{tensor.name}' has external data location '{location}', which is not relative to the model",
@@ -108,9 +110,14 @@ def _check_external_data(path: Path, proto: onnx.ModelProto) -> tuple[Path, ...]
                 f"external data file '{location}' for tensor '{tensor.name}' is missing",
                 f"put it in {base}",
             )
-        offset = int(info.get("offset", 0))
-        length = int(info.get("length", 0))
-        if offset + length > data_path.stat().st_size:
+        offset, length = (_external_int(tensor, info, key) for key in ("offset", "length"))
+        needed = _tensor_nbytes(tensor)
+        if "length" in info and needed is not None and length != needed:
+            raise InvalidModelError(
+                f"tensor '{tensor.name}' has {length:,} bytes of external data, but its shape {list(tensor.dims)} takes {needed:,}",
+                "the data file belongs to another model, or the model was written wrongly; re-export it",
+            )
+        if offset + (length if "length" in info else needed or 0) > data_path.stat().st_size:
             raise InvalidModelError(
                 f"external data file '{location}' is shorter than tensor '{tensor.name}' needs",
                 "the data file is truncated or belongs to another model",
@@ -149,8 +156,7 @@ def _check_tensor(tensor: onnx.TensorProto) -> None:
     count = math.prod(tensor.dims)
     type_name = _TP.DataType.Name(tensor.data_type)
     if tensor.raw_data:
-        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-        needed = -(-count // 2) if tensor.data_type in _HALF_BYTE_TYPES else count * itemsize
+        needed = _tensor_nbytes(tensor) or 0
         if len(tensor.raw_data) != needed:
             raise InvalidModelError(
                 f"tensor '{name}' holds {len(tensor.raw_data):,} bytes, but {type_name} of shape {list(tensor.dims)} takes {needed:,}",
@@ -174,6 +180,33 @@ def _check_tensors(proto: onnx.ModelProto) -> None:
     for tensor in _iter_tensor_protos(proto.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             _check_tensor(tensor)
+
+
+def _external_int(tensor: onnx.TensorProto, info: dict[str, str], key: str) -> int:
+    text = info.get(key, "0")
+    if not text.isdigit():
+        raise InvalidModelError(f"tensor '{tensor.name}' has external data {key} '{text[:40]}', not a number of bytes", "re-export the model")
+    return int(text)
+
+
+def _tensor_nbytes(tensor: onnx.TensorProto) -> int | None:
+    """The bytes a tensor's data takes, or None for a type without a fixed size (strings)."""
+    if tensor.data_type not in _TENSOR_TYPES or tensor.data_type == _TP.STRING:
+        return None
+    count = int(math.prod(tensor.dims))
+    if tensor.data_type in _HALF_BYTE_TYPES:
+        return -(-count // 2)
+    return count * int(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize)
+
+
+def _check_opsets(path: Path, proto: onnx.ModelProto) -> None:
+    known = onnx.defs.onnx_opset_version()
+    for opset in proto.opset_import:
+        if opset.domain in ("", "ai.onnx") and not 1 <= opset.version <= known:
+            raise InvalidModelError(
+                f"{path} imports opset {opset.version} of the ONNX domain; onnx {onnx.__version__} knows opsets 1 to {known}",
+                "export the model at an opset this onnx knows",
+            )
 
 
 class _CollectWarnings(logging.Handler):
@@ -210,6 +243,7 @@ def read_model_proto(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, tup
             f"{path} parsed as protobuf but holds no ONNX graph",
             "the file is truncated or not an ONNX model; re-export it",
         )
+    _check_opsets(path, proto)
     external = _check_external_data(path, proto)
     _check_tensors(proto)
     return proto, external
@@ -238,14 +272,15 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     return LoadedModel(path, model, external)
 
 
-def check_input_model(path: Path) -> None:
+def check_input_model(path: Path, *, full: bool = False) -> None:
     """Run the ONNX checker on an input model; raises InvalidModelError if it fails.
 
-    Called when a converted model fails the checker, to tell a problem that the input
-    already had from one that conversion introduced.
+    Called when a converted model fails the checker, or the conversion of a model fails,
+    to tell a problem that the input already had from one that conversion introduced.
+    ``full`` adds strict shape inference (a branch with the wrong number of outputs).
     """
     try:
-        onnx.checker.check_model(str(path))
+        onnx.checker.check_model(str(path), full_check=full)
     except Exception as error:  # the checker raises several exception types
         # Some checker messages continue on the next lines ("of node: \nname: ..."); one line.
         raise InvalidModelError(
