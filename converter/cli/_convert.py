@@ -91,7 +91,7 @@ def format_conversion(result: ConversionResult, *, explain: bool, calibration: C
     )
     validation = result.validation
     if validation.status == "skipped":
-        lines.append("  validation     NOT VALIDATED (--no-validate)")
+        lines.append("  validation     checker ok; NOT LOADED IN ORT, NOT COMPARED (--no-validate)")
     else:
         where = validation.ort_provider or "not loaded in ORT"
         lines.append(f"  validation     {validation.status} (checker ok; {where}; {validation.inputs_from or 'no'} inputs)")

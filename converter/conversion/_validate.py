@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ValidationOptions", "validate_converted"]
+__all__ = ["ValidationOptions", "check_converted", "validate_converted"]
 
 import concurrent.futures
 import contextlib
@@ -176,7 +176,8 @@ def _compare(name: str, reference: object, converted: object) -> OutputDifferenc
     return OutputDifference(name, max_abs, max_rel, nonfinite)
 
 
-def _check(path: Path) -> None:
+def check_converted(path: Path) -> None:
+    """The ONNX checker with strict inference, by path: cheap, so it runs even under --no-validate."""
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as error:  # checker and inference errors come as several types
@@ -273,7 +274,7 @@ def validate_converted(
     the slowest step (ORT adds float32 fallbacks around every float16 node), and ORT
     releases the GIL while it works.
     """
-    _check(converted_path)
+    check_converted(converted_path)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfconv-ort-load")
     try:
         loading = pool.submit(_converted_session, converted_path, bfloat16)
