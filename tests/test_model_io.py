@@ -10,6 +10,7 @@ mtime unchanged.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -709,3 +710,20 @@ def test_an_if_whose_branch_lost_its_output_is_the_input_s_fault(tmp_path: Path,
     assert cli.main(["convert", str(path)]) == 4
     err = capfd.readouterr().err
     assert err.startswith(f"Error: {path} fails the ONNX checker: ") and "different number of outputs" in err
+
+
+def test_a_newer_ir_than_onnx_runtime_reads_is_written_at_the_newest_it_does(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """onnx writes its own newest IR by default; the installed ONNX Runtime may read an older one at most."""
+    model = _one_weight_model(numpy_helper.from_array(np.ones((2, 5), np.float32), "W"))
+    model.ir_version = onnx.IR_VERSION
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    code = cli.main(["convert", str(path), "--json"])
+    out, err = capfd.readouterr()
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["validation"]["status"] == "passed"
+    written = onnx.load(summary["output"]).ir_version
+    assert written == min(onnx.IR_VERSION, core.max_ir_version())
+    if written < onnx.IR_VERSION:
+        assert summary["notes"] == [f"written at IR version {written}, the newest the installed ONNX Runtime reads (the input is IR {onnx.IR_VERSION})"]

@@ -220,6 +220,7 @@ def _measure(
 
 
 def _session(model: ir.Model, path: Path, external: bool) -> ort.InferenceSession:
+    model.ir_version = min(model.ir_version, core.max_ir_version())  # as convert writes it
     external = external or core.tensor_bytes(model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
     if external:
         ir.save(model, path, external_data=f"{path.name}.data")

@@ -154,6 +154,7 @@ def _validate(
                 error.what.replace("the converted model", f"{options.engine}'s output"),
                 "use --engine halfconv",
             ) from None
+        core.create_session(input_path, core.resolve_provider("cpu"), optimize=False)  # ORT cannot load the input either?
         raise
 
 
@@ -211,6 +212,7 @@ def _convert_halfconv(
         provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
     )
     loaded.model.metadata_props.update(metadata)
+    ir_note = _readable_ir(loaded.model)
     phases["convert_s"] = time.perf_counter() - started
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
@@ -220,8 +222,28 @@ def _convert_halfconv(
     phases["write_s"] = time.perf_counter() - started
     clamped, flushed = recorder.totals()
     return dataclasses.replace(
-        stats, clamped_values=clamped, flushed_values=flushed, range_reports=recorder.reports()
+        stats,
+        clamped_values=clamped,
+        flushed_values=flushed,
+        range_reports=recorder.reports(),
+        notes=(*stats.notes, *ir_note),
     )
+
+
+_ALWAYS_READ_IR = 10  # every ONNX Runtime halfconv supports reads IR 10
+
+
+def _readable_ir(model: ir.Model) -> tuple[str, ...]:
+    """Write a model of a newer IR than the installed ONNX Runtime reads at the newest one it does.
+
+    IR versions add what a model may hold (types, fields); a model that uses none of the
+    newer ones is the same model at the older version. One that does fails validation,
+    which then finds that ONNX Runtime cannot load the input either.
+    """
+    if model.ir_version <= _ALWAYS_READ_IR or model.ir_version <= (newest := core.max_ir_version()):
+        return ()
+    original, model.ir_version = model.ir_version, newest
+    return (f"written at IR version {newest}, the newest the installed ONNX Runtime reads (the input is IR {original})",)
 
 
 def _convert_occ(

@@ -39,6 +39,7 @@ __all__ = [
     "infer_shapes_leniently",
     "lazy_exports",
     "load_model",
+    "max_ir_version",
     "model_size_bytes",
     "model_stem",
     "one_line",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
         cpu_model,
         create_session,
         cuda_unavailable_reason,
+        max_ir_version,
         resolve_provider,
     )
 

@@ -16,6 +16,7 @@ __all__ = [
     "cpu_model",
     "create_session",
     "cuda_unavailable_reason",
+    "max_ir_version",
     "resolve_provider",
 ]
 
@@ -146,8 +147,8 @@ def _reason_from_log(log: str) -> str:
     return lines[-1] if lines else "ONNX Runtime did not say why"
 
 
-def _probe_model() -> bytes:
-    """A one-node float model: enough for ORT to load the CUDA libraries."""
+def _probe_model(ir_version: int = 8) -> bytes:
+    """A one-node float model: enough for ORT to load the CUDA libraries, or to show the IR it reads."""
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -156,9 +157,27 @@ def _probe_model() -> bytes:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version)
     data: bytes = model.SerializeToString()
     return data
+
+
+@functools.lru_cache(maxsize=1)
+def max_ir_version() -> int:
+    """The newest ONNX IR version the installed ONNX Runtime reads (asked of it once, with a tiny model)."""
+    import onnx
+
+    newest = int(onnx.IR_VERSION)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        with _captured_fd2():
+            ort.InferenceSession(_probe_model(newest), options, providers=[CPU_PROVIDER])
+    except ORT_ERRORS as error:
+        match = re.search(r"max supported IR version: (\d+)", str(error))
+        if match:
+            return int(match.group(1))
+    return newest
 
 
 _PROBE_LOCK = threading.Lock()
