@@ -1,9 +1,10 @@
 """halfconv: convert float32 ONNX models to float16, keep sensitive ops in float32, prove accuracy.
 
 The package is built from one subpackage per concept (``ls -R`` shows the design):
-``core`` (errors, sessions and providers, model files), ``conversion``, ``datasets``,
-``evaluation``, ``report`` and ``exporters``; ``run`` composes them and ``cli`` is a thin
-layer over this public surface.
+``core`` (errors, sessions and providers, model files), ``numerics`` (fp16 storage
+emulated on the CPU), ``conversion``, ``datasets``, ``evaluation``, ``calibration``
+(fp32 decisions measured on training images, within an accuracy budget), ``report`` and
+``exporters``; ``run`` composes them and ``cli`` is a thin layer over this public surface.
 """
 
 from __future__ import annotations
