@@ -22,6 +22,7 @@ __all__ = ["RANGE_MARGIN", "SUBNORMAL_SHARE_LIMIT", "introduced_errors", "range_
 
 import numpy as np
 
+from ..core import format_magnitude
 from ._results import Decision
 from ._search_model import ExposedValue, SearchModel
 from ._stats import ErrorStats, RangeStats
@@ -30,18 +31,14 @@ RANGE_MARGIN = 2.0
 SUBNORMAL_SHARE_LIMIT = 0.5
 
 
-def _magnitude(value: float) -> str:
-    return f"{value:,.0f}" if value < 1e7 else f"{value:.3g}"
-
-
 def _verdict(stats: RangeStats, index: int, target_name: str, largest: float) -> str | None:
     """Why this value's range does not fit the target, in figures, or None."""
     images = stats.images
     if stats.beyond[index]:
         hit = int(stats.images_beyond[index])
         return (
-            f"absmax {stats.absmax[index]:.3g}, beyond {_magnitude(stats.limit)} (half {target_name}'s largest, "
-            f"{_magnitude(largest)}) on {hit / images:.0%} of {images} calibration images"
+            f"absmax {stats.absmax[index]:.3g}, beyond {format_magnitude(stats.limit)} (half {target_name}'s largest, "
+            f"{format_magnitude(largest)}) on {hit / images:.0%} of {images} calibration images"
         )
     mass = float(stats.mass[index])
     if mass > 0 and stats.below_normal_mass[index] / mass > SUBNORMAL_SHARE_LIMIT:

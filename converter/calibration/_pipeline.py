@@ -46,7 +46,6 @@ from ._search_model import SearchModel, build_search_model
 from ._stats import ErrorStats, RangeStats
 
 _TARGET_NAMES = {"fp16": "float16", "bf16": "bfloat16"}
-_CPU = core.ResolvedProvider("cpu", core.CPU_PROVIDER, "cpu", None, None)
 _RANKING_SHOWN = 10
 
 
@@ -221,12 +220,8 @@ def _measure(
 
 def _session(model: ir.Model, path: Path, external: bool) -> ort.InferenceSession:
     model.ir_version = min(model.ir_version, core.max_ir_version())  # as convert writes it
-    external = external or core.tensor_bytes(model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
-    if external:
-        ir.save(model, path, external_data=f"{path.name}.data")
-    else:
-        ir.save(model, path)
-    return core.create_session(path, _CPU)
+    core.save_for_runtime(model, path, external)
+    return core.create_session(path, core.resolve_provider("cpu"))
 
 
 def _decisions(

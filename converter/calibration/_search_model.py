@@ -27,7 +27,7 @@ import numpy as np
 import onnx_ir as ir
 
 from ..conversion import RoundingPlan, cast_array
-from ..core import UniqueNames, all_graphs
+from ..core import UniqueNames, all_graphs, named_subgraphs
 
 _FLOAT = ir.DataType.FLOAT
 MASK_NAME = "halfconv_fp16_switches"
@@ -68,13 +68,7 @@ def _is_float(value: ir.Value | None) -> bool:
 
 
 def _subgraphs(node: ir.Node) -> list[ir.Graph]:
-    graphs: list[ir.Graph] = []
-    for attribute in node.attributes.values():
-        if attribute.type == ir.AttributeType.GRAPH:
-            graphs.append(attribute.as_graph())
-        elif attribute.type == ir.AttributeType.GRAPHS:
-            graphs.extend(attribute.as_graphs())
-    return graphs
+    return [graph for _, graph in named_subgraphs(node)]
 
 
 class _Nodes:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["NOT_CALIBRATED", "format_calibration"]
+__all__ = ["NOT_CALIBRATED", "format_calibration", "format_calibration_details"]
 
 from typing import TYPE_CHECKING
 
-from ..report import format_magnitude
+from ..core import format_magnitude
 
 if TYPE_CHECKING:
     from ..calibration import CalibrationReport
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 NOT_CALIBRATED = "not measured: activation ranges and accuracy were not checked on data (pass --calibration)"
 
 
-def format_calibration(report: CalibrationReport, *, explain: bool) -> list[str]:
+def format_calibration(report: CalibrationReport) -> list[str]:
+    """The summary's lines: the data, the budget and what was kept."""
     data = report.provenance
     split = f"{data.dataset} {data.split} split" if data.split == "train" else data.dataset
     overlap = ", the same images (the file is small)" if data.overlap else ""
@@ -30,15 +31,19 @@ def format_calibration(report: CalibrationReport, *, explain: bool) -> list[str]
         f"{by_source['activations']} by activation range (limit {format_magnitude(report.range_limit)}), "
         f"{by_source['accuracy']} by the accuracy search"
     )
-    if explain:
-        lines += ["", "trials on the validation images:"]
-        for number, trial in enumerate(report.trials, 1):
-            lines.append(
-                f"  {number:>2}. {trial.stage:<10} {trial.kept_fp32:>5} node(s) float32  top-1 {trial.accuracy:.2%}  "
-                f"drop {trial.drop_pp:+.2f} pp  {'within' if trial.within_budget else 'over'} budget"
-            )
-        if report.ranking:
-            lines += ["", "nodes ranked by the error their fp16 rounding introduces (largest first):"]
-            for node in report.ranking:
-                lines.append(f"  {node.name or '(unnamed)'} ({node.op_type}): relative error {node.introduced_error:.3g}")
+    return lines
+
+
+def format_calibration_details(report: CalibrationReport) -> list[str]:
+    """For --explain: every trial, and the ranking when the search needed one."""
+    lines = ["", "trials on the validation images:"]
+    for number, trial in enumerate(report.trials, 1):
+        lines.append(
+            f"  {number:>2}. {trial.stage:<10} {trial.kept_fp32:>5} node(s) float32  top-1 {trial.accuracy:.2%}  "
+            f"drop {trial.drop_pp:+.2f} pp  {'within' if trial.within_budget else 'over'} budget"
+        )
+    if report.ranking:
+        lines += ["", "nodes ranked by the error their fp16 rounding introduces (largest first):"]
+        for node in report.ranking:
+            lines.append(f"  {node.name or '(unnamed)'} ({node.op_type}): relative error {node.introduced_error:.3g}")
     return lines

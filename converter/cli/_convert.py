@@ -14,7 +14,7 @@ from .. import calibration, conversion
 from ..conversion import DEFAULT_KEEP_INPUTS, DEFAULT_KEEP_OPS, FLOAT_ONLY_DOMAINS, ConversionResult
 from ..core import UsageError
 from ..report import format_bytes
-from ._calibration import NOT_CALIBRATED, format_calibration
+from ._calibration import NOT_CALIBRATED, format_calibration, format_calibration_details
 from ._command import Command
 from ._options import (
     add_calibration_options,
@@ -112,7 +112,7 @@ def format_conversion(result: ConversionResult, *, explain: bool, calibration: C
     if calibration is None:
         lines.append(f"  calibration    {NOT_CALIBRATED}")
     else:
-        lines += format_calibration(calibration, explain=False)
+        lines += format_calibration(calibration)
     for note in stats.notes:
         lines.append(f"  note           {note}")
     lines.append(f"  time           {result.wall_time_s:.2f} s")
@@ -123,7 +123,7 @@ def format_conversion(result: ConversionResult, *, explain: bool, calibration: C
             lines.append("")
             lines.append(_divergence_table(result))
         if calibration is not None:
-            lines += format_calibration(calibration, explain=True)[3:]
+            lines += format_calibration_details(calibration)
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import onnx_ir as ir
 
+from ..core import named_subgraphs
 from . import _policy
 from ._results import KeptNode
 from ._schemas import Signature, signature
@@ -168,7 +169,7 @@ class _Decider:
         self._regular(node, path)
 
     def _recurse(self, node: ir.Node, path: str, parent_kept: str | None) -> None:
-        for attr_name, graph in _named_subgraphs(node):
+        for attr_name, graph in named_subgraphs(node):
             sub_path = f"{path}/{node.name or node.op_type}:{attr_name}"
             self._graph(graph, sub_path, parent_kept)
 
@@ -195,7 +196,7 @@ class _Decider:
             )
         if any(self.kind(v) == "container" for v in (*node.inputs, *node.outputs)):
             return "sequence and optional values cannot be cast, so nodes on them stay float32", "sequence"
-        if _named_subgraphs(node) and node.op_type not in _CONTROL_FLOW:
+        if named_subgraphs(node) and node.op_type not in _CONTROL_FLOW:
             return f"{node.op_type} carries a subgraph that halfconv does not convert", "spec"
         return None, ""
 
@@ -241,7 +242,7 @@ class _Decider:
         is_float = [self.kind(v) == "float" for v in node.outputs]
         if op == "If":
             self.plan.nodes[node] = NodePlan(True, [None] * len(node.inputs), list(is_float), path)
-            for attr_name, graph in _named_subgraphs(node):
+            for attr_name, graph in named_subgraphs(node):
                 self.plan.graph_output_requirements[graph] = [
                     Requirement.TARGET if f else None for f in is_float
                 ]
@@ -359,19 +360,9 @@ def _input_requirements(
     return requirements, kept_inputs, kept_reasons
 
 
-def _named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:
-    found: list[tuple[str, ir.Graph]] = []
-    for attr in node.attributes.values():
-        if attr.type == ir.AttributeType.GRAPH:
-            found.append((attr.name, attr.as_graph()))
-        elif attr.type == ir.AttributeType.GRAPHS:
-            found.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.as_graphs()))
-    return found
-
-
 def subgraphs(node: ir.Node) -> list[ir.Graph]:
     """The graphs in ``node``'s attributes."""
-    return [g for _, g in _named_subgraphs(node)]
+    return [g for _, g in named_subgraphs(node)]
 
 
 def decide(model: ir.Model, options: DecisionOptions) -> Plan:

@@ -22,6 +22,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -74,16 +75,13 @@ def _reference_session(path: Path) -> ort.InferenceSession:
         proto = onnx.load(str(path), load_external_data=False)
         if proto.ir_version <= core.max_ir_version():
             raise
-        proto.ir_version = core.max_ir_version()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
-            raise  # its external data is found from its own folder: not rewritten here
-        try:
-            return ort.InferenceSession(proto.SerializeToString(), options, providers=[CPU_PROVIDER])
-        except ORT_ERRORS as error:
-            raise InvalidModelError(f"ONNX Runtime cannot load {path.name}: {one_line(error)}", "re-export the model") from None
+            raise  # its external data is found from its own folder: not rewritten elsewhere
+        proto.ir_version = core.max_ir_version()
+        with tempfile.TemporaryDirectory(prefix="halfconv-reference-") as folder:
+            lowered = Path(folder) / path.name
+            onnx.save(proto, str(lowered))
+            return _cpu_session(lowered)
 
 
 def _converted_session(path: Path, bfloat16: bool) -> tuple[ort.InferenceSession | None, str | None]:

@@ -35,6 +35,7 @@ __all__ = [
     "create_session",
     "cuda_unavailable_reason",
     "data_file_for",
+    "format_magnitude",
     "graph_values",
     "infer_shapes_leniently",
     "lazy_exports",
@@ -42,9 +43,11 @@ __all__ = [
     "max_ir_version",
     "model_size_bytes",
     "model_stem",
+    "named_subgraphs",
     "one_line",
     "read_model_proto",
     "resolve_provider",
+    "save_for_runtime",
     "save_model",
     "tensor_bytes",
 ]
@@ -73,11 +76,11 @@ from ._limits import LARGEST_FINITE, SMALLEST_NORMAL, SMALLEST_SUBNORMAL
 from ._metadata import CALIBRATION_KEY, CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
-from ._text import choices_text, one_line
+from ._text import choices_text, format_magnitude, one_line
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently
+    from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently, named_subgraphs
     from ._model_io import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
         AtomicOutput,
@@ -88,6 +91,7 @@ if TYPE_CHECKING:
         load_model,
         model_size_bytes,
         read_model_proto,
+        save_for_runtime,
         save_model,
         tensor_bytes,
     )

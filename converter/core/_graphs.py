@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values", "infer_shapes_leniently"]
+__all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values", "infer_shapes_leniently", "named_subgraphs"]
 
 import logging
 from collections.abc import Iterator
@@ -89,3 +89,14 @@ def infer_shapes_leniently(model: ir.Model) -> None:
         ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
     finally:
         logger.disabled = disabled
+
+
+def named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:
+    """The graphs in ``node``'s attributes, each with its attribute's name (``branches[1]`` for a list)."""
+    found: list[tuple[str, ir.Graph]] = []
+    for attr in node.attributes.values():
+        if attr.type == ir.AttributeType.GRAPH:
+            found.append((attr.name, attr.as_graph()))
+        elif attr.type == ir.AttributeType.GRAPHS:
+            found.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.as_graphs()))
+    return found

@@ -19,6 +19,7 @@ __all__ = [
     "load_model",
     "model_size_bytes",
     "read_model_proto",
+    "save_for_runtime",
     "save_model",
     "tensor_bytes",
 ]
@@ -373,6 +374,21 @@ def save_model(model: ir.Model, output: AtomicOutput, use_external_data: bool) -
             f"the model holds a value that cannot be written back: {type(cause).__name__}: {one_line(cause)}",
             "the input is damaged; check it with onnx.checker or re-export it",
         ) from None
+
+
+def save_for_runtime(model: ir.Model, path: Path, external: bool) -> bool:
+    """Write a model that halfconv runs itself (a numerics or search model) where ORT can load it.
+
+    Its weights go to ``PATH.data`` when the source had external data or when they pass
+    protobuf's limit (float32 copies of float16 weights take twice the bytes). Returns
+    whether they did.
+    """
+    external = external or tensor_bytes(model) > EXTERNAL_DATA_THRESHOLD_BYTES
+    if external:
+        ir.save(model, path, external_data=f"{path.name}.data")
+    else:
+        ir.save(model, path)
+    return external
 
 
 def tensor_bytes(model: ir.Model) -> int:

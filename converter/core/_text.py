@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["choices_text", "one_line"]
+__all__ = ["choices_text", "format_magnitude", "one_line"]
 
 import re
 
@@ -41,3 +41,8 @@ def one_line(error: BaseException, limit: int = DEFAULT_LIMIT, *, join: bool = F
 def choices_text(choices: tuple[str, ...]) -> str:
     """The valid values in words, for an error's hint: "auto, cuda or cpu"."""
     return ", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else "".join(choices)
+
+
+def format_magnitude(value: float) -> str:
+    """A range limit: "32,752" for float16's, "1.7e+38" for bfloat16's."""
+    return f"{value:,.0f}" if abs(value) < 1e7 else f"{value:.3g}"

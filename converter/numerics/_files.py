@@ -48,11 +48,5 @@ def emulated_copy(path: Path) -> Iterator[EmulatedModel | None]:
     rounded = emulation_model(loaded.model)
     with tempfile.TemporaryDirectory(prefix="halfconv-numerics-") as folder:
         target = Path(folder) / path.name
-        # Float32 weights take twice the bytes of float16 ones: past protobuf's limit they go
-        # to external data, as conversion writes them.
-        external = core.tensor_bytes(loaded.model) > core.EXTERNAL_DATA_THRESHOLD_BYTES or bool(loaded.external_files)
-        if external:
-            ir.save(loaded.model, target, external_data=f"{target.name}.data")
-        else:
-            ir.save(loaded.model, target)
+        external = core.save_for_runtime(loaded.model, target, bool(loaded.external_files))
         yield EmulatedModel(target, rounded, "fp16" if ir.DataType.FLOAT16 in stored else "bf16", external)

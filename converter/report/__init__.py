@@ -10,7 +10,6 @@ __all__ = [
     "default_report_dir",
     "format_bytes",
     "format_console",
-    "format_magnitude",
     "format_pp",
     "load_schema",
     "render_html",
@@ -21,6 +20,6 @@ __all__ = [
 
 from ._console import format_console
 from ._files import ReportPaths, default_report_dir, load_schema, report_json_text, write_report
-from ._format import format_bytes, format_magnitude, format_pp
+from ._format import format_bytes, format_pp
 from ._html import render_html
 from ._markdown import render_markdown

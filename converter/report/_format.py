@@ -13,7 +13,6 @@ __all__ = [
     "format_bytes",
     "format_class_list",
     "format_floats",
-    "format_magnitude",
     "format_ms",
     "format_percent",
     "format_pp",
@@ -33,11 +32,6 @@ from collections.abc import Sequence
 
 from ..core import CPU_PROVIDER
 from ..evaluation import EvaluationReport, LatencyPoint, ModelEvaluation
-
-
-def format_magnitude(value: float) -> str:
-    """A range limit: "32,752" for float16's, "1.7e+38" for bfloat16's."""
-    return f"{value:,.0f}" if abs(value) < 1e7 else f"{value:.3g}"
 
 
 def format_percent(share: float) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 __all__ = ["precision_section"]
 
+from ..core import format_magnitude
 from ..evaluation import CalibrationFacts, ConversionFacts, EvaluationReport
 from ._blocks import Block, Bullets, Code, Section, Table
-from ._format import format_magnitude, format_percent, format_pp
+from ._format import format_percent, format_pp
 
 _NOT_MEASURED = (
     "Activation ranges and accuracy were not measured before conversion (no calibration data): "
