@@ -487,8 +487,8 @@ def test_everything_kept_is_nothing_to_convert(model: Path, capfd: pytest.Captur
     assert (code, out) == (8, "")
     assert_one_error_line(
         err,
-        f"Error: every float32 node of {model} stays float32 under the current policy and keep lists"
-        " - nothing was written; see --explain for the reasons",
+        f"Error: every float32 node of {model} stays float32 (2 nodes: kept by --keep-op;"
+        " 1 node: exp(x) overflows float16 (max 65504) for any x above 11.09) - nothing was written",
     )
     assert listing(model.parent) == {"m.onnx"}
 

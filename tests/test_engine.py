@@ -667,6 +667,41 @@ def test_everything_kept_raises(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["kept.onnx"]
 
 
+def test_sequence_values_keep_their_nodes_float32_and_stay_sequences(tmp_path: Path) -> None:
+    # No value_info for the sequences: inference must give them sequence types, not tensor ones.
+    text = """
+    <ir_version: 8, opset_import: ["" : 17]>
+    seq (float[2,3] x, float[2,3] y) => (float[2,6] z) {
+        a = Relu(x)
+        b = Sigmoid(y)
+        s = SequenceConstruct(a, b)
+        t = SequenceInsert(s, a)
+        n = SequenceLength(t)
+        c = ConcatFromSequence<axis: int = 1>(s)
+        z = Tanh(c)
+    }
+    """
+    src, out, result = convert_model(model(text), tmp_path)
+    kept = {k.op_type: k.source for k in result.stats.kept_nodes}
+    assert kept == {op: "sequence" for op in ("SequenceConstruct", "SequenceInsert", "SequenceLength", "ConcatFromSequence")}
+    assert ops(n for n in node_types(out) if n.outputs == (FLOAT16,) and n.op != "Cast") == ["Relu", "Sigmoid", "Tanh"]
+    assert_outputs_close(src, out, {"x": rand(2, 3, seed=1), "y": rand(2, 3, seed=2)}, atol=1e-2, rtol=1e-2)
+
+
+def test_only_sequence_nodes_is_refused_with_the_reason(tmp_path: Path) -> None:
+    text = """
+    <ir_version: 8, opset_import: ["" : 17]>
+    seq (float[2,3] x, float[2,3] y) => (float[2,6] z) {
+        s = SequenceConstruct(x, y)
+        z = ConcatFromSequence<axis: int = 1>(s)
+    }
+    """
+    source = save(model(text), tmp_path, "seq.onnx")
+    with pytest.raises(NothingToConvertError, match=r"\(2 nodes: sequence and optional values cannot be cast"):
+        convert(source, ConvertOptions(output=tmp_path / "out.onnx"))
+    assert [p.name for p in tmp_path.iterdir()] == ["seq.onnx"]
+
+
 def test_out_of_range_constants_are_clamped_and_flushed(tmp_path: Path) -> None:
     proto, feeds = ranges_model()
     src, out, result = convert_model(proto, tmp_path, clamp_weights=True)

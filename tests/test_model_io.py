@@ -727,3 +727,29 @@ def test_a_newer_ir_than_onnx_runtime_reads_is_written_at_the_newest_it_does(tmp
     assert written == min(onnx.IR_VERSION, core.max_ir_version())
     if written < onnx.IR_VERSION:
         assert summary["notes"] == [f"written at IR version {written}, the newest the installed ONNX Runtime reads (the input is IR {onnx.IR_VERSION})"]
+
+
+def test_a_newer_ir_model_that_uses_what_that_ir_added_is_refused_before_converting(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """FLOAT6E2M3 came with IR 14: written at an older IR, the model would not be the same model."""
+    newest = core.max_ir_version()
+    if newest >= 14:
+        pytest.skip(f"the installed ONNX Runtime reads IR {newest}, onnx's newest")
+    text = f"""
+    <ir_version: {onnx.IR_VERSION}, opset_import: ["" : 28]>
+    g (float[2,5] x) => (float[2,5] y, float6e2m3[2,5] q) {{
+        y = Relu(x)
+        q = Cast<to: int = 27>(x)
+    }}
+    """
+    path = tmp_path / "m.onnx"
+    onnx.save(onnx.parser.parse_model(text), str(path))
+    before = path.read_bytes()
+    assert cli.main(["convert", str(path)]) == 13
+    err = capfd.readouterr().err
+    assert err == (
+        f"Error: {path} is IR version {onnx.IR_VERSION} and holds FLOAT6E2M3 tensors, which need IR 14; "
+        f"the installed ONNX Runtime reads IR {newest} at most - upgrade onnxruntime, or convert on a machine with a newer one\n"
+    )
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]

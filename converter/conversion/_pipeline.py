@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["convert", "default_output_path", "provenance"]
 
+import collections
 import dataclasses
 import json
 import os
@@ -26,9 +27,18 @@ from ..core import (
     all_graphs,
     one_line,
 )
+from ._ir_version import check_readable_ir, lower_ir
 from ._options import ConvertOptions
 from ._plan import value_kind
-from ._results import MEASURED_SOURCES, ConversionResult, ConversionStats, MeasuredKeep, PhaseTimings, ValidationReport
+from ._results import (
+    MEASURED_SOURCES,
+    ConversionResult,
+    ConversionStats,
+    KeptNode,
+    MeasuredKeep,
+    PhaseTimings,
+    ValidationReport,
+)
 from ._rewrite import EngineOptions, convert_in_place
 from ._types import ensure_element_types
 from ._validate import ValidationOptions, check_converted, validate_converted
@@ -121,6 +131,7 @@ def _load_checked(
     if measured and options.engine != "halfconv":
         raise UsageError("calibrated decisions apply to the halfconv engine only", "use --engine halfconv")
     loaded = core.load_model(input_path)
+    check_readable_ir(loaded.model, input_path)
     output_path = Path(options.output) if options.output else default_output_path(input_path, options.target)
     core.check_output_path(input_path, output_path, options.force, loaded.external_files)
     if not _has_float32(loaded.model):
@@ -192,6 +203,17 @@ def _float_kinds(model: ir.Model) -> str:
     return "it already holds " + ", ".join(sorted(kinds)) if kinds else "it has no float tensors at all"
 
 
+def _kept_summary(kept: tuple[KeptNode, ...]) -> str:
+    """The reasons nodes stay float32, most frequent first: '3 by sequence: sequence and ... cast'."""
+    by_reason = collections.Counter(node.reason for node in kept if not node.kept_inputs)
+    if not by_reason:
+        return "no node holds float32 work that the target type can take"
+    parts = [f"{count} {'node' if count == 1 else 'nodes'}: {reason}" for reason, count in by_reason.most_common(2)]
+    if len(by_reason) > 2:
+        parts.append(f"{sum(by_reason.values()) - sum(c for _, c in by_reason.most_common(2))} for other reasons")
+    return "; ".join(parts)
+
+
 def _convert_halfconv(
     loaded: core.LoadedModel,
     options: ConvertOptions,
@@ -205,14 +227,14 @@ def _convert_halfconv(
     stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, measured))
     if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
         raise NothingToConvertError(
-            f"every float32 node of {loaded.path} stays float32 under the current policy and keep lists",
-            "nothing was written; see --explain for the reasons",
+            f"every float32 node of {loaded.path} stays float32 ({_kept_summary(stats.kept_nodes)})",
+            "nothing was written",
         )
     loaded.model.metadata_props.update(
         provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
     )
     loaded.model.metadata_props.update(metadata)
-    ir_note = _readable_ir(loaded.model)
+    ir_note = lower_ir(loaded.model)
     phases["convert_s"] = time.perf_counter() - started
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
@@ -228,22 +250,6 @@ def _convert_halfconv(
         range_reports=recorder.reports(),
         notes=(*stats.notes, *ir_note),
     )
-
-
-_ALWAYS_READ_IR = 10  # every ONNX Runtime halfconv supports reads IR 10
-
-
-def _readable_ir(model: ir.Model) -> tuple[str, ...]:
-    """Write a model of a newer IR than the installed ONNX Runtime reads at the newest one it does.
-
-    IR versions add what a model may hold (types, fields); a model that uses none of the
-    newer ones is the same model at the older version. One that does fails validation,
-    which then finds that ONNX Runtime cannot load the input either.
-    """
-    if model.ir_version <= _ALWAYS_READ_IR or model.ir_version <= (newest := core.max_ir_version()):
-        return ()
-    original, model.ir_version = model.ir_version, newest
-    return (f"written at IR version {newest}, the newest the installed ONNX Runtime reads (the input is IR {original})",)
 
 
 def _convert_occ(

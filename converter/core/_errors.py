@@ -104,7 +104,7 @@ class MissingDependencyError(HalfconvError):
 
 
 class IncompatibleModelError(HalfconvError):
-    """The model cannot take the dataset, is not a classifier, or differs from its baseline."""
+    """The model cannot take the dataset, is not a classifier, differs from its baseline, or needs a newer runtime."""
 
     exit_code = 13
 

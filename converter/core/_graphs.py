@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["UniqueNames", "all_graph_protos", "all_graphs", "graph_values", "infer_shapes_leniently", "named_subgraphs"]
 
-import logging
+import contextlib
 from collections.abc import Iterator
 
 import onnx
@@ -76,19 +76,58 @@ class UniqueNames:
 
 
 def infer_shapes_leniently(model: ir.Model) -> None:
-    """ONNX shape inference where it succeeds, in place and silently.
+    """ONNX shape inference where it succeeds, in place and silently; only what is missing is filled in.
 
-    Lenient, because a model ONNX Runtime runs may still fail strict inference; onnx-ir
-    logs such a failure with its traceback, which is not the caller's to print.
+    Lenient, because a model ONNX Runtime runs may still fail strict inference. A value
+    without a type takes the inferred one whole, so a sequence stays a sequence (onnx-ir's
+    own pass sets the element type only, which turns it into a tensor). Weights over
+    1 KiB travel as typed inputs, so a model of any size infers from a small protobuf.
     """
-    from onnx_ir.passes.common import ShapeInferencePass
-
-    logger = logging.getLogger("onnx_ir.passes.common.shape_inference")
-    disabled, logger.disabled = logger.disabled, True
+    with _large_weights_as_inputs(model.graph):
+        proto = ir.serde.serialize_model(model)
     try:
-        ShapeInferencePass(check_type=False, strict_mode=False, data_prop=False)(model)
+        inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=False)
+        inferred_model = ir.serde.deserialize_model(inferred)
+    except Exception:  # whatever inference cannot do stays unknown
+        return
+    for graph, inferred_graph in zip(all_graphs(model), all_graphs(inferred_model)):
+        found = {v.name: v for v in graph_values(inferred_graph) if v.name}
+        for value in graph_values(graph):
+            other = found.get(value.name or "")
+            if other is None or other.type is None:
+                continue
+            if value.type is None:
+                value.type = other.type
+            if value.shape is None and other.shape is not None and value.type == other.type:
+                value.shape = other.shape
+
+
+_INLINE_WEIGHT_BYTES = 1024
+
+
+@contextlib.contextmanager
+def _large_weights_as_inputs(graph: ir.Graph) -> Iterator[None]:
+    """Within the block, initializers over 1 KiB (or without data) are graph inputs, not weights."""
+    moved = [
+        v
+        for v in graph.initializers.values()
+        if v.const_value is None or v.const_value.nbytes > _INLINE_WEIGHT_BYTES
+    ]
+    listed = {id(v) for v in graph.inputs}
+    added = [v for v in moved if id(v) not in listed]
+    for value in moved:
+        if value.const_value is not None:
+            value.shape = value.shape or value.const_value.shape  # type: ignore[assignment]
+            value.dtype = value.dtype or value.const_value.dtype
+        graph.initializers.pop(value.name or "")
+    n_inputs = len(graph.inputs)
+    graph.inputs.extend(added)
+    try:
+        yield
     finally:
-        logger.disabled = disabled
+        del graph.inputs[n_inputs:]
+        for value in moved:
+            graph.initializers[value.name or ""] = value
 
 
 def named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:
