@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .calibration import CalibrationOptions, CalibrationReport, calibrated_convert
 from .conversion import ConversionResult, ConvertOptions, convert
-from .core import InputNotFoundError, OutputError, UsageError, data_file_for, model_stem
+from .core import DatasetUnavailableError, InputNotFoundError, OutputError, UsageError, data_file_for, model_stem
 from .datasets import DATASETS, Dataset, load_dataset
 from .evaluation import EvaluateOptions, EvaluationReport, evaluate
 from .exporters import ExportOptions, ExportResult, export
@@ -39,6 +39,9 @@ class RunOptions:
     # Measures the model before converting it (see halfconv.calibration); None: weights and rules only.
     # Its mean and std, like evaluate's, come from the export options or the exported model.
     calibration: CalibrationOptions | None = None
+    # True when nobody asked for the calibration (run's default): if its training split is in
+    # no data directory and cannot be downloaded (offline), the run goes on without it and says so.
+    calibration_by_default: bool = False
 
     def check(self) -> None:
         """Raise UsageError for options that name a path the run chooses itself."""
@@ -79,10 +82,11 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
     test_set = load_dataset(
         evaluate_options.dataset, "test", data_dir=evaluate_options.data_dir, progress=evaluate_options.progress
     )
+    options, skipped = _with_calibration_data(options)
     created = _missing_folders(report_dir)
     written: list[Path] = []
     try:
-        return _Steps(model_path, options, report_dir, test_set, written, echo).run()
+        return _Steps(model_path, options, report_dir, test_set, written, echo, skipped).run()
     except BaseException:
         # Leave nothing of a failed run behind: the files it wrote, and the folders it made.
         for path in written:
@@ -91,6 +95,28 @@ def run(model_path: str | Path, options: RunOptions, echo: Callable[[str], None]
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
+
+
+def _with_calibration_data(options: RunOptions) -> tuple[RunOptions, str | None]:
+    """The options with the calibration's training split read (before anything is written), or without a calibration.
+
+    A calibration that nobody asked for is dropped when its data is unavailable; the second
+    value then says why, for the console and the report.
+    """
+    calibration = options.calibration
+    if calibration is None:
+        return options, None
+    try:
+        train = load_dataset(calibration.source, "train", data_dir=calibration.data_dir, progress=calibration.progress)
+    except DatasetUnavailableError as error:
+        if not options.calibration_by_default:
+            raise
+        note = (
+            f"not calibrated: {error.what}; activation ranges and accuracy were not measured before conversion "
+            "(pass --data-dir with the training split, or --no-calibration)"
+        )
+        return dataclasses.replace(options, calibration=None), note
+    return dataclasses.replace(options, calibration=dataclasses.replace(calibration, preloaded=train)), None
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -111,6 +137,7 @@ class _Steps:
     test_set: Dataset
     written: list[Path]
     echo: Callable[[str], None]
+    calibration_skipped: str | None = None  # why the default calibration did not run
     step: int = 0
 
     @property
@@ -150,6 +177,8 @@ class _Steps:
                 f"{calibration.model_runs} runs in {calibration.sessions} ONNX Runtime sessions"
             )
             report = dataclasses.replace(report, notes=(*report.notes, timing))
+        if self.calibration_skipped is not None:
+            report = dataclasses.replace(report, notes=(*report.notes, self.calibration_skipped))
         paths = write_report(report, self.report_dir)
         return RunOutcome(exported, conversion, calibration, report, paths)
 
@@ -197,6 +226,8 @@ class _Steps:
             f"converted {fp32_path} -> {output} ({stats.nodes_converted} nodes converted, "
             f"{stats.nodes_kept_fp32} kept float32, {stats.casts_inserted} casts; validation {conversion.validation.status})"
         )
+        if self.calibration_skipped is not None:
+            self.echo(f"      note: {self.calibration_skipped}")
         if report is not None:
             data = report.provenance
             self.echo(

@@ -32,7 +32,7 @@ LAYERS: dict[str, frozenset[str]] = {
 TOP = {"_run", "cli", "__init__", "__main__"}
 FRAMEWORKS = {"torch", "tensorflow", "keras", "tf2onnx", "onnxscript", "absl"}
 # The Keras and TensorFlow back end, and the PyTorch one.
-FRAMEWORK_MODULES = ("exporters._keras", "exporters._saved_model", "exporters._tensorflow", "exporters._torch")
+FRAMEWORK_MODULES = ("exporters._keras", "exporters._saved_model", "exporters._tensorflow", "exporters._tf_ops", "exporters._torch")
 
 
 def _modules() -> list[tuple[str, Path]]:

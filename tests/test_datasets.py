@@ -54,9 +54,10 @@ CIFAR_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No user cache, no data-dir variable, no network; returns the cache folder."""
+    """No user cache, no data-dir variable, no network, no bundled MNIST test set; returns the cache folder."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(_datasets, "BUNDLED_DIR", tmp_path / "no-bundle")
 
     def no_network(url: str, timeout_s: float) -> None:
         raise AssertionError(f"the test reached for the network: {url}")
@@ -351,6 +352,25 @@ def test_missing_without_download(tmp_path: Path, isolated: Path) -> None:
         f" {tmp_path / 'flag'}, {isolated} - put the files in {tmp_path / 'flag' / 'mnist'}/"
         f" or set {DATA_DIR_ENV} to a folder that holds them"
     )
+
+
+def test_the_mnist_test_set_ships_with_the_package(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """Offline, with no data directory, MNIST's test split is read from the package, verified like any file."""
+    monkeypatch.undo()  # the real bundle, but still no network and no data directory
+    monkeypatch.setattr(_download, "_open_url", lambda url, timeout_s: pytest.fail(f"the test reached for {url}"))
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")
+    bundled = load_dataset("mnist", "test", download=False)
+    canonical = load_dataset("mnist", "test", data_dir=data_dir)
+    assert [Path(f.path).parent for f in bundled.files] == [_datasets.BUNDLED_DIR / "mnist"] * 2
+    assert [f.sha256 for f in bundled.files] == [f.sha256 for f in canonical.files]
+    assert np.array_equal(bundled.images, canonical.images) and np.array_equal(bundled.labels, canonical.labels)
+    # A data directory that holds the split still comes first; the training split is not bundled.
+    assert load_dataset("mnist", "test", data_dir=data_dir).files[0].path.startswith(str(data_dir))
+    with pytest.raises(DatasetError, match="MNIST train files"):
+        load_dataset("mnist", "train", download=False)
+    license_text = (_datasets.BUNDLED_DIR / "mnist" / "README.md").read_text()
+    assert "Creative Commons Attribution-Share Alike 3.0" in license_text
 
 
 def test_missing_cifar_without_download_names_the_archive(isolated: Path) -> None:

@@ -490,3 +490,34 @@ def test_two_input_model_is_refused(tmp_path: Path) -> None:
 
     _assert_one_line_export_error(error, "2 inputs")
     assert _files_under(tmp_path) == {"two.keras"}
+
+
+# Built-in activations that a Dense layer cannot take by name alone: glu halves its axis
+# (the layer's declared output shape would be wrong), threshold needs its two arguments.
+_NOT_BY_NAME = {"glu", "threshold", "get", "serialize", "deserialize"}
+
+
+def test_every_built_in_activation_exports(tmp_path: Path) -> None:
+    """One model, one branch per Keras activation; each branch must match Keras on its own."""
+    names = sorted(n for n in dir(keras.activations) if not n.startswith("_") and n not in _NOT_BY_NAME)
+    assert {"gelu", "celu", "silu", "mish", "hard_swish", "elu", "leaky_relu", "softplus"} <= set(names)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16,))
+    hidden = keras.layers.Dense(4)(inputs)
+    outputs = keras.layers.Concatenate()([keras.layers.Activation(name)(hidden) for name in names])
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "activations.keras"
+    model.save(path)
+
+    result = export(path, ExportOptions(output=tmp_path / "a.onnx"))
+    assert result.max_abs_diff <= TOLERANCE
+    x = np.random.default_rng(3).normal(0.0, 3.0, (32, 16)).astype(np.float32)
+    session = _session(tmp_path / "a.onnx")
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    expected = np.asarray(model.predict(x, verbose=0))
+    wrong = [
+        name
+        for i, name in enumerate(names)
+        if not np.allclose(got[:, 4 * i : 4 * i + 4], expected[:, 4 * i : 4 * i + 4], rtol=1e-4, atol=TOLERANCE)
+    ]
+    assert wrong == []

@@ -585,3 +585,39 @@ def test_when_both_exporters_fail_nothing_is_written(tmp_path: Path, monkeypatch
         "or simplify the ops the message names",
         input_shape=(784,), trust_pickle=True,
     )
+
+
+class _Activations(nn.Module):
+    """One branch per common activation, side by side."""
+
+    def __init__(self, activations: list[nn.Module]) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 4)
+        self.activations = nn.ModuleList(activations)
+
+    def forward(self, x):
+        hidden = self.linear(x)
+        return torch.cat([activation(hidden) for activation in self.activations], dim=1)
+
+
+def test_common_activations_export(tmp_path: Path) -> None:
+    activations = [
+        nn.GELU(), nn.GELU(approximate="tanh"), nn.SiLU(), nn.Mish(), nn.Hardswish(), nn.Hardsigmoid(), nn.ELU(),
+        nn.CELU(), nn.SELU(), nn.LeakyReLU(0.1), nn.Softplus(), nn.Softsign(), nn.Tanh(), nn.Sigmoid(), nn.ReLU6(),
+    ]
+    torch.manual_seed(0)
+    model = _Activations(activations).eval()
+    path = tmp_path / "activations.pt2"
+    batch = torch.export.Dim("batch", min=1)
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 16),), dynamic_shapes=({0: batch},)), str(path))
+
+    result = export(path, ExportOptions(output=tmp_path / "a.onnx"))
+    assert result.max_abs_diff <= result.tolerance
+    x = torch.from_numpy(np.random.default_rng(3).normal(0.0, 3.0, (32, 16)).astype(np.float32))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    (got,) = session(tmp_path / "a.onnx").run(None, {"input": x.numpy()})
+    wrong = [
+        repr(a) for i, a in enumerate(activations) if not np.allclose(got[:, 4 * i : 4 * i + 4], expected[:, 4 * i : 4 * i + 4], atol=ATOL)
+    ]
+    assert wrong == []

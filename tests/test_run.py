@@ -170,22 +170,49 @@ def test_run_on_reference_model(tmp_path: Path, capfd: pytest.CaptureFixture[str
     assert (report["fp32"]["size_bytes"], report["fp16"]["size_bytes"]) == (819_578, 414_032)
 
 
-def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network, no cache and an empty $HALFCONV_DATA_DIR: only the bundled MNIST test set is there."""
     from halfconv.datasets import _download
 
-    def offline(url: str, timeout_s: float) -> None:
+    def unreachable(url: str, timeout_s: float) -> None:
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(_download, "_open_url", offline)
+    monkeypatch.setattr(_download, "_open_url", unreachable)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HALFCONV_DATA_DIR", str(tmp_path / "empty"))
     (tmp_path / "empty").mkdir()
+
+
+@pytest.mark.usefixtures("offline")
+def test_run_without_dataset_writes_nothing(mnist_onnx: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     report_dir = tmp_path / "r"
-    code, out, err = run(capfd, "run", str(mnist_onnx), "--dataset", "mnist", "--report-dir", str(report_dir), "--quiet")
+    code, out, err = run(capfd, "run", str(mnist_onnx), "--dataset", "cifar10", "--report-dir", str(report_dir), "--quiet")
     assert (code, out) == (9, "")
-    assert err.startswith("Error: MNIST test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) not found in ")
+    assert err.startswith("Error: CIFAR-10 test files (test_batch, batches.meta, or cifar-10-python.tar.gz) not found in ")
     assert err.count("\n") == 1
     assert not report_dir.exists()
+
+
+@pytest.mark.usefixtures("offline")
+def test_the_first_run_works_offline_on_the_bundled_mnist_test_set(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The README's first command: the test set ships with halfconv; the default calibration, which needs the training split, is skipped and says so."""
+    report_dir = tmp_path / "r"
+    code, out, err = run(capfd, "run", str(REFERENCE), "--dataset", "mnist", "--report-dir", str(report_dir), *TIMING)
+    assert code == 0, err
+    note = out.splitlines()[1]
+    assert note.startswith("      note: not calibrated: MNIST train files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz) not found in ")
+    assert "download failed" in note and note.endswith("(pass --data-dir with the training split, or --no-calibration)")
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["dataset"]["num_images"] == 10_000
+    assert [Path(f["path"]).parent.parent.name for f in report["dataset"]["files"]] == ["bundled", "bundled"]
+    assert report["fp16"]["conversion"]["calibration"] is None
+    assert any(n.startswith("not calibrated: MNIST train files") for n in report["notes"])
+    # Asked for explicitly, the calibration is not dropped: nothing is written.
+    code, out, err = run(capfd, "run", str(REFERENCE), "--dataset", "mnist", "--calibration", "mnist", "--report-dir", str(tmp_path / "c"), *TIMING)
+    assert (code, out) == (9, "")
+    assert err.startswith("Error: MNIST train files") and err.count("\n") == 1
+    assert not (tmp_path / "c").exists()
 
 
 def test_run_calibrates_on_the_training_split_and_notes_the_time(

@@ -70,7 +70,7 @@ def _draw(available: int, options: CalibrationOptions) -> tuple[np.ndarray, np.n
 def load_calibration(options: CalibrationOptions, signature: ModelSignature, model_name: str) -> CalibrationData:
     """Load and pre-process the calibration and validation images for the model with ``signature``."""
     is_named = options.source in DATASETS
-    dataset = load_dataset(options.source, "train", data_dir=options.data_dir, progress=options.progress)
+    dataset = options.preloaded or load_dataset(options.source, "train", data_dir=options.data_dir, progress=options.progress)
     available = int(dataset.labels.shape[0])
     if available < 2 and not is_named:
         raise DatasetError(f"{options.source} holds {available} image, too few to calibrate on", "pass more images")

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from ..core import UsageError
-from ..datasets import DATASETS
+from ..datasets import DATASETS, Dataset
 
 DEFAULT_CALIBRATION_SIZE = 512
 DEFAULT_VALIDATION_SIZE = 2000
@@ -35,6 +35,8 @@ class CalibrationOptions:
     std: tuple[float, ...] | None = None
     seed: int = 0  # of the permutation that draws the images
     progress: bool = False
+    # The training split of ``source``, when the caller has read it already (``run`` does, before writing anything).
+    preloaded: Dataset | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def check(self) -> None:
         """Raise UsageError for a value out of range."""

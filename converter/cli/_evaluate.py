@@ -99,6 +99,7 @@ def _run_run(args: argparse.Namespace) -> int:
         export=export_options(args),
         report_dir=args.report_dir,
         calibration=calibration_options(args, source),
+        calibration_by_default=default,
     )
     if source is None:
         if args.no_calibration:

@@ -60,6 +60,7 @@ from ._errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._errors import AccuracyGateError as AccuracyGateError
 from ._errors import ConversionError as ConversionError
 from ._errors import DatasetError as DatasetError
+from ._errors import DatasetUnavailableError as DatasetUnavailableError
 from ._errors import ExportError as ExportError
 from ._errors import HalfconvError as HalfconvError
 from ._errors import IncompatibleModelError as IncompatibleModelError

@@ -12,6 +12,7 @@ __all__ = [
     "AccuracyGateError",
     "ConversionError",
     "DatasetError",
+    "DatasetUnavailableError",
     "ExportError",
     "HalfconvError",
     "IncompatibleModelError",
@@ -83,6 +84,10 @@ class DatasetError(HalfconvError):
     """A dataset file is missing, corrupt, has a wrong checksum, or does not fit the model."""
 
     exit_code = 9
+
+
+class DatasetUnavailableError(DatasetError):
+    """A dataset split is in no data directory and could not be downloaded (offline, say)."""
 
 
 class ProviderError(HalfconvError):

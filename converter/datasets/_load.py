@@ -4,19 +4,21 @@ A split is looked up in the candidate data directories (``--data-dir``,
 ``$HALFCONV_DATA_DIR``, ``~/.cache/halfconv/datasets``, in that order); the first one
 that holds every file the split needs wins. Each file is checked against the sha256 table
 below before it is parsed, so a truncated download or an edited file is refused instead of
-being evaluated. When no directory holds the files, they are downloaded (see
-:mod:`._download`) into the first writable candidate, normally the cache.
+being evaluated. The MNIST test split also ships with the package (``bundled/``), so
+that evaluating on it works offline; it is looked up after those directories. When no
+directory holds the files, they are downloaded (see :mod:`._download`) into the first
+writable candidate, normally the cache.
 """
 
 from __future__ import annotations
 
-__all__ = ["DATASETS", "data_dir_candidates", "load_dataset"]
+__all__ = ["BUNDLED_DIR", "DATASETS", "data_dir_candidates", "load_dataset"]
 
 import dataclasses
 import os
 from pathlib import Path
 
-from ..core import DatasetError, UsageError
+from ..core import DatasetError, DatasetUnavailableError, UsageError
 from ._download import CIFAR_URLS, MNIST_URLS, DownloadFailed, fetch, write_atomically
 from ._files import (
     ARCHIVE_MEMBERS,
@@ -36,6 +38,8 @@ from ._files import (
 from ._parse import load_npz, parse_cifar, parse_mnist
 
 DATASETS: tuple[str, ...] = ("mnist", "cifar10")
+# The splits that ship with the package, verified like any other file: the MNIST test set.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 
 def data_dir_candidates(data_dir: Path | None) -> list[Path]:
@@ -82,12 +86,15 @@ def load_dataset(
         source = _find(name, split, directory)
         if source is not None:
             return _read(name, split, source)
+    source = _find(name, split, BUNDLED_DIR)
+    if source is not None:
+        return _read(name, split, source)
 
     target = _download_target(data_dir, candidates)
     hint_dir = target if target is not None else candidates[-1]
     what = f"{_describe_split(name, split)} not found in {', '.join(str(d) for d in candidates)}"
     if not download:
-        raise DatasetError(what, _placement_hint(name, hint_dir))
+        raise DatasetUnavailableError(what, _placement_hint(name, hint_dir))
     if target is None:
         reason = "no writable data directory"
     else:
@@ -100,7 +107,7 @@ def load_dataset(
             if source is not None:
                 return _read(name, split, source)
             reason = f"the downloaded files in {target} do not hold the {split} split"
-    raise DatasetError(f"{what}; download failed ({reason})", _placement_hint(name, hint_dir))
+    raise DatasetUnavailableError(f"{what}; download failed ({reason})", _placement_hint(name, hint_dir))
 
 
 # -- finding files ----------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def _import_frameworks() -> tuple[Any, Any, Any]:
         import tf2onnx.constants
         import tf2onnx.convert
 
+        from . import _tf_ops  # noqa: F401 - registers the handlers of ops tf2onnx lacks
+
         # Looking for GPUs initialises CUDA, which prints its errors here, silenced.
         # TensorFlow reserves a GPU's whole memory when it first touches it, which would
         # starve ONNX Runtime's CUDA provider later in the same process; memory growth
