@@ -11,11 +11,13 @@ The expectations are this machine's: ONNX Runtime's CPU provider and no usable C
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -537,8 +539,29 @@ def test_sample_without_the_input_name(model: Path, capfd: pytest.CaptureFixture
 def test_sample_file_missing(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "convert", str(model), "--sample", str(model.with_name("none.npz")))
     assert (code, out) == (2, "")
-    assert assert_one_error_line(err).startswith(f"Error: cannot read --sample {model.with_name('none.npz')}")
+    assert_one_error_line(err, f"Error: --sample {model.with_name('none.npz')} does not exist - pass an .npz saved with numpy.savez")
     assert listing(model.parent) == {"m.onnx"}
+
+
+def test_sample_that_is_a_fifo_is_refused_before_it_is_read(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    fifo = model.with_name("inputs.npz")
+    os.mkfifo(fifo)
+    code, out, err = run(capfd, "convert", str(model), "--sample", str(fifo))
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, f"Error: --sample {fifo} is not a regular file - pass an .npz saved with numpy.savez")
+    assert listing(model.parent) == {"m.onnx", "inputs.npz"}
+
+
+def test_sample_whose_header_claims_more_than_it_holds(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    sample = model.with_name("inputs.npz")
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 3), np.float32))
+    member = buffer.getvalue().replace(b"(2, 3)", b"(2**40,)".replace(b"2**40", str(2**40).encode()), 1)
+    with zipfile.ZipFile(sample, "w") as archive:
+        archive.writestr("X.npy", member)
+    code, out, err = run(capfd, "convert", str(model), "--sample", str(sample))
+    assert (code, out) == (2, "")
+    assert "array X.npy declares 4,398,046,511,104 bytes but holds" in assert_one_error_line(err)
 
 
 @pytest.mark.parametrize("kind", ["npy", "object-array"])
@@ -546,11 +569,11 @@ def test_sample_that_is_not_a_plain_npz(model: Path, capfd: pytest.CaptureFixtur
     if kind == "npy":
         sample = model.with_name("inputs.npy")
         np.save(sample, np.zeros((2, 3), dtype=np.float32))
-        expected = f"Error: --sample {sample} is a single array, not an .npz archive"
+        expected = f"Error: --sample {sample} is a single .npy array, not an .npz archive"
     else:
         sample = model.with_name("inputs.npz")
         np.savez(sample, X=np.array([object()], dtype=object))
-        expected = "Error: --sample array 'X' cannot be read"
+        expected = f"Error: --sample {sample}: array X.npy holds objects"
     code, out, err = run(capfd, "convert", str(model), "--sample", str(sample))
     assert (code, out) == (2, "")
     assert assert_one_error_line(err).startswith(expected)

@@ -540,6 +540,19 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
     return calls
 
 
+@pytest.mark.parametrize("batch", [0, 65_537, 2**62])
+def test_a_fixed_batch_out_of_bounds_is_refused(
+    batch: int, mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Each run pads its batch to the fixed size: a declared 2^62 must not size an array."""
+    model = save(linear(mnist.weights, mnist.bias, [batch, 784]), tmp_path / "fixed.onnx")
+    assert_fails(
+        capfd, tmp_path, [model, "--dataset", "mnist"], 13,
+        f"fixed.onnx's input declares a fixed batch of {batch:,} images - export it with a dynamic batch axis, "
+        "or a fixed batch from 1 to 65,536",
+    )
+
+
 @pytest.mark.parametrize(("batch", "sizes", "note"), [(1, "1,16", True), (7, "7", False)])
 def test_fixed_batch_dimension(
     batch: int, sizes: str, note: bool, mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str],
@@ -890,6 +903,7 @@ def test_missing_dataset_files(mnist: Trained, tmp_path: Path, capfd: pytest.Cap
         raise urllib.error.URLError("network disabled in tests")
 
     monkeypatch.setattr(_download, "_open_url", offline)
+    monkeypatch.setattr(_datasets, "BUNDLED_DIR", tmp_path / "no-bundle")  # as installed without its package data
     cache = home / ".cache" / "halfconv" / "datasets"
     message = (
         f"MNIST test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) not found in {empty}, {cache}; "

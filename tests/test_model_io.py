@@ -753,3 +753,59 @@ def test_a_newer_ir_model_that_uses_what_that_ir_added_is_refused_before_convert
         f"the installed ONNX Runtime reads IR {newest} at most - upgrade onnxruntime, or convert on a machine with a newer one\n"
     )
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+_ENDLESS_LOOP = """
+<ir_version: 10, opset_import: ["" : 17]>
+endless (float[2,4] x) => (float[2,4] y) {
+    trips = Constant<value: tensor = int64 {2147483647}>()
+    cond = Constant<value: tensor = bool {1}>()
+    looped = Loop(trips, cond, x) <body: graph = body (int64 i, bool c, float[2,4] acc) => (bool c_out, float[2,4] acc_out) {
+        c_out = Identity(c)
+        acc_out = Relu(acc)
+    }>
+    y = Sigmoid(looped)
+}
+"""
+
+
+def test_a_model_that_runs_for_hours_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A Loop of 2^31 trips: the numeric check gives up at its time limit, and says so."""
+    monkeypatch.setattr(_validate, "RUN_TIME_LIMIT_S", 0.5)
+    path = tmp_path / "endless.onnx"
+    onnx.save(onnx.parser.parse_model(_ENDLESS_LOOP), str(path))
+    assert cli.main(["convert", str(path), "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert err == ""
+    validation = json.loads(out)["validation"]
+    assert validation["status"] == "partial"
+    assert "numeric check: the float32 model ran more than 0.5 s on these inputs and was stopped" in validation["skipped"]
+
+
+def test_ctrl_c_stops_a_running_model_at_once(tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    path = tmp_path / "endless.onnx"
+    onnx.save(onnx.parser.parse_model(_ENDLESS_LOOP), str(path))
+    session = core.create_session(path, core.resolve_provider("cpu"))
+    timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        core.run_bounded(session, {"x": np.ones((2, 4), np.float32)}, 3600)
+    timer.join()
+
+
+def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    model = _one_weight_model(_weight())
+    original = model.SerializeToString()
+    data = original.replace(b"\x12\x01g", b"\x12\x01\xee", 1)  # GraphProto.name (field 2), "g"
+    assert data != original
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    code = cli.main(["convert", str(path), "--no-validate"])
+    err = capfd.readouterr().err
+    assert code == 4 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]

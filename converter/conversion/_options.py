@@ -50,3 +50,7 @@ class ConvertOptions:
             raise UsageError(f"unknown numerics '{self.numerics}'", "use " + choices_text(NUMERICS))
         if not self.validate and self.sample is not None:
             raise UsageError("--sample and --no-validate are mutually exclusive", "drop one of them")
+        if self.sample is not None and not Path(self.sample).is_file():
+            # Checked before the model is read: a FIFO would be read forever, and a typo found late.
+            what = "does not exist" if not Path(self.sample).exists() else "is not a regular file"
+            raise UsageError(f"--sample {self.sample} {what}", "pass an .npz saved with numpy.savez")

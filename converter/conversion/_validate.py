@@ -21,8 +21,10 @@ __all__ = ["ValidationOptions", "check_converted", "validate_converted"]
 import concurrent.futures
 import contextlib
 import dataclasses
+import io
 import math
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -106,12 +108,13 @@ def _inputs(
 ) -> tuple[dict[str, np.ndarray], str]:
     if options.sample is not None:
         hint = "pass an .npz saved with numpy.savez, one numeric array per model input"
+        sample = Path(options.sample)
+        data = core.read_npz_bytes(sample, "--sample", hint, UsageError)
+        core.check_npz(data, f"--sample {sample}", hint, UsageError)
         try:
-            archive = np.load(options.sample, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as error:
+            archive = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise UsageError(f"cannot read --sample {options.sample}: {one_line(error)}", hint) from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise UsageError(f"--sample {options.sample} is a single array, not an .npz archive", hint)
         feeds: dict[str, np.ndarray] = {}
         for model_input in session.get_inputs():
             if model_input.name not in archive.files:
@@ -202,6 +205,11 @@ def check_converted(path: Path) -> None:
         raise ValidationFailedError(f"the converted model fails the ONNX checker: {one_line(error)}", _BUG_HINT) from None
 
 
+# One run of either model in the numeric check may take this long; then the check is
+# skipped (validation "partial"), so a model that runs for hours is not waited for.
+RUN_TIME_LIMIT_S = 60.0
+
+
 @dataclasses.dataclass(frozen=True)
 class _Ran:
     reference: list[object]
@@ -218,7 +226,9 @@ def _run_both(reference: ort.InferenceSession, converted: ort.InferenceSession, 
             return too_big
     feeds, inputs_from = _inputs(reference, options)
     try:
-        reference_outputs = reference.run(None, _cast_feeds(reference, feeds))
+        reference_outputs = core.run_bounded(reference, _cast_feeds(reference, feeds), RUN_TIME_LIMIT_S)
+    except core.RunTimedOut as error:
+        return f"numeric check: the float32 model {error} on these inputs and was stopped"
     except ORT_ERRORS as error:
         if options.sample is not None:
             raise UsageError(
@@ -227,7 +237,9 @@ def _run_both(reference: ort.InferenceSession, converted: ort.InferenceSession, 
             ) from None
         return f"numeric check: the float32 model fails on these inputs ({one_line(error)})"
     try:
-        converted_outputs = converted.run(None, _cast_feeds(converted, feeds))
+        converted_outputs = core.run_bounded(converted, _cast_feeds(converted, feeds), RUN_TIME_LIMIT_S)
+    except core.RunTimedOut as error:
+        return f"numeric check: the converted model {error} on these inputs and was stopped"
     except ORT_ERRORS as error:
         raise ValidationFailedError(
             f"the converted model fails at run time where the float32 model runs: {one_line(error)}",

@@ -24,11 +24,13 @@ __all__ = [
     "DtypeAttribute",
     "LoadedModel",
     "ResolvedProvider",
+    "RunTimedOut",
     "UniqueNames",
     "__version__",
     "all_graph_protos",
     "all_graphs",
     "check_input_model",
+    "check_npz",
     "check_output_path",
     "choices_text",
     "cpu_model",
@@ -46,7 +48,9 @@ __all__ = [
     "named_subgraphs",
     "one_line",
     "read_model_proto",
+    "read_npz_bytes",
     "resolve_provider",
+    "run_bounded",
     "save_for_runtime",
     "save_model",
     "tensor_bytes",
@@ -96,17 +100,20 @@ if TYPE_CHECKING:
         save_model,
         tensor_bytes,
     )
+    from ._npz import check_npz, read_npz_bytes
     from ._ops import DTYPE_ATTRIBUTES, DtypeAttribute
     from ._runtime import (
         ORT_ERRORS,
         ORT_NUMPY_TYPES,
+        RunTimedOut,
         cpu_model,
         create_session,
         cuda_unavailable_reason,
         max_ir_version,
         resolve_provider,
+        run_bounded,
     )
 
 __all__ += _errors.__all__
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._ops", "._runtime"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._npz", "._ops", "._runtime"))

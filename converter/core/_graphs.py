@@ -83,9 +83,9 @@ def infer_shapes_leniently(model: ir.Model) -> None:
     own pass sets the element type only, which turns it into a tensor). Weights over
     1 KiB travel as typed inputs, so a model of any size infers from a small protobuf.
     """
-    with _large_weights_as_inputs(model.graph):
-        proto = ir.serde.serialize_model(model)
     try:
+        with _large_weights_as_inputs(model.graph):
+            proto = ir.serde.serialize_model(model)
         inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=False)
         inferred_model = ir.serde.deserialize_model(inferred)
     except Exception:  # whatever inference cannot do stays unknown

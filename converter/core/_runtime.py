@@ -13,11 +13,13 @@ from __future__ import annotations
 __all__ = [
     "ORT_ERRORS",
     "ORT_NUMPY_TYPES",
+    "RunTimedOut",
     "cpu_model",
     "create_session",
     "cuda_unavailable_reason",
     "max_ir_version",
     "resolve_provider",
+    "run_bounded",
 ]
 
 import contextlib
@@ -29,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -292,3 +295,49 @@ def create_session(
             "use --provider cpu",
         )
     return session
+
+
+class RunTimedOut(Exception):
+    """A session run that outlasted its time limit; it was stopped."""
+
+
+def run_bounded(
+    session: ort.InferenceSession, feeds: dict[str, np.ndarray], time_limit_s: float
+) -> list[object]:
+    """``session.run`` that gives up after ``time_limit_s`` seconds, and stops at once on Ctrl-C.
+
+    ORT's ``run`` holds the calling thread in native code until it returns, so neither a
+    time limit nor Ctrl-C could stop a model that runs for hours (a Loop of 2^31 trips).
+    It runs on a worker thread here; the caller's thread waits, and on the limit or an
+    interrupt sets ORT's ``terminate`` flag, which ends the run within one kernel.
+    Raises RunTimedOut, or what the run raised.
+    """
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # a terminated run logs an error line of its own; the caller says what happened
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["outputs"] = session.run(None, feeds, options)
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="halfconv-ort-run", daemon=True)
+    worker.start()
+    deadline = time.monotonic() + time_limit_s
+    try:
+        # Short waits: a signal that reaches another thread (ORT's own, say) does not wake
+        # a long one, and Python raises KeyboardInterrupt only between waits.
+        while worker.is_alive() and time.monotonic() < deadline:
+            worker.join(min(0.1, max(deadline - time.monotonic(), 0.0)))
+    except BaseException:
+        options.terminate = True
+        worker.join()
+        raise
+    if worker.is_alive():
+        options.terminate = True
+        worker.join()
+        raise RunTimedOut(f"ran more than {time_limit_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["outputs"]  # type: ignore[return-value]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import DatasetError, one_line
+from ..core import DatasetError, check_npz, one_line, read_npz_bytes
 from ._files import REFETCH_HINT, Dataset, FileDigest
 
 _Parsed = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # images, labels, class names
@@ -102,54 +102,11 @@ def _check_labels(labels: np.ndarray, file_name: str, num_classes: int) -> np.nd
 # -- .npz datasets ----------------------------------------------------------------------------
 
 MAX_CLASSES = 100_000  # the per-class table is sized by the largest label
-# An archive member may inflate to at most this many times the file's size (zip bombs),
-# and no array may declare more bytes than its member holds.
-_MAX_INFLATION = 256
-_MAX_INFLATED_FLOOR = 64 << 20
-
-
-def _check_npz(data: bytes, path: Path, hint: str) -> None:
-    """Refuse what is not an .npz of plain arrays, and arrays whose headers promise more than the file holds.
-
-    Checked from the zip directory and each array's header, before anything is allocated.
-    """
-    if data.startswith(b"\x93NUMPY"):
-        raise DatasetError(f"{path} is a single .npy array, not an .npz archive", hint)
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise DatasetError(f"{path} is not a readable .npz file ({one_line(exc)})", hint) from exc
-    budget = max(_MAX_INFLATION * len(data), _MAX_INFLATED_FLOOR)
-    if sum(m.file_size for m in members) > budget:
-        raise DatasetError(f"{path} would inflate to {sum(m.file_size for m in members):,} bytes from {len(data):,}", hint)
-    for member in members:
-        if not member.filename.endswith(".npy"):
-            continue
-        try:
-            with archive.open(member) as stream:
-                version = np.lib.format.read_magic(stream)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read_header(stream)
-                header = stream.tell()
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise DatasetError(f"{path}: array {member.filename} is not readable ({one_line(exc)})", hint) from exc
-        declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        if dtype.hasobject or declared > member.file_size - header:
-            what = "holds objects" if dtype.hasobject else f"declares {declared:,} bytes but holds {member.file_size - header:,}"
-            raise DatasetError(f"{path}: array {member.filename} {what}", hint)
-
-
 def load_npz(path: Path, split: str) -> Dataset:
-    if not path.is_file():
-        raise DatasetError(f"dataset file {path} not found", "check the path")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}", "check its permissions") from exc
-    digest = FileDigest(os.path.abspath(path), hashlib.sha256(data).hexdigest(), len(data))
     hint = "save it with numpy.savez(path, x=images, y=labels, class_names=names)"
-    _check_npz(data, path, hint)
+    data = read_npz_bytes(path, "dataset file", hint, DatasetError)
+    digest = FileDigest(os.path.abspath(path), hashlib.sha256(data).hexdigest(), len(data))
+    check_npz(data, path, hint, DatasetError)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             missing = [key for key in ("x", "y") if key not in npz.files]

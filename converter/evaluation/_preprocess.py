@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..core import ORT_NUMPY_TYPES, PREPROCESS_KEY, DatasetError, IncompatibleModelError, UsageError, choices_text
-from ._options import LAYOUTS
+from ._options import LAYOUTS, MAX_BATCH_SIZE
 from ._results import Preprocessing
 
 # The input types images can be fed as.
@@ -192,6 +192,12 @@ def plan_preprocessing(
     channels = image_shape[2] if len(image_shape) == 3 else 1
     scale, mean_values, std_values, source = _normalisation(signature, meta, mean, std, channels, dataset_name, model_name)
     fixed = signature.input_shape[0] if signature.input_shape and isinstance(signature.input_shape[0], int) else None
+    if fixed is not None and not 1 <= fixed <= MAX_BATCH_SIZE:
+        # Each run pads its batch to this size: it bounds the memory one batch takes.
+        raise IncompatibleModelError(
+            f"{model_name}'s input declares a fixed batch of {fixed:,} images",
+            f"export it with a dynamic batch axis, or a fixed batch from 1 to {MAX_BATCH_SIZE:,}",
+        )
     return Preprocessing(
         layout=chosen,
         input_shape=tuple(d if isinstance(d, int) else str(d) for d in signature.input_shape),
