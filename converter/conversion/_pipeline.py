@@ -159,7 +159,8 @@ def _validate(
             ),
         )
     except ValidationFailedError as error:
-        core.check_input_model(input_path)
+        # The converted model is checked with strict inference: an input that fails it too was damaged already.
+        core.check_input_model(input_path, full=True)
         if options.engine != "halfconv":
             raise ValidationFailedError(
                 error.what.replace("the converted model", f"{options.engine}'s output"),

@@ -279,9 +279,12 @@ def create_session(
         with _captured_fd2():
             session = ort.InferenceSession(str(path), options, providers=providers)
     except _ORT_NO_KERNEL as error:
+        bfloat16 = "bfloat16" in str(error).lower() or "bfloat16" in _element_types(path)
         raise ProviderError(
             f"{provider.actual} cannot run {path.name}: {one_line(error)}",
-            "run it on a provider that has kernels for its types (bfloat16 needs --provider cuda)",
+            "bfloat16 needs --provider cuda"
+            if bfloat16 and provider.actual == CPU_PROVIDER
+            else "ONNX Runtime has no kernel for that op at the model's opset: re-export it at a newer opset",
         ) from None
     except (*ORT_ERRORS, UnicodeDecodeError) as error:  # type: ignore[misc]  # a starred tuple of classes
         # A model that parses but that ORT refuses (shapes that do not fit, an unknown op).
@@ -295,6 +298,17 @@ def create_session(
             "use --provider cpu",
         )
     return session
+
+
+def _element_types(path: Path) -> str:
+    """The element types of the model's weights, as text ("float bfloat16"); empty when it cannot be read."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # the caller reports ORT's own error
+        return ""
+    return " ".join(sorted({onnx.TensorProto.DataType.Name(t.data_type).lower() for t in proto.graph.initializer}))
 
 
 class RunTimedOut(Exception):

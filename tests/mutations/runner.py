@@ -6,6 +6,8 @@ limit, stdout and stderr captured at the file-descriptor level (ONNX Runtime's C
 too), and a time limit. The verdict lists every promise it broke:
 
 - ``exit 1``: an internal error, where a bad input must get its own exit code;
+- ``blames halfconv``: an error that calls itself a halfconv bug, for an input that is
+  at fault (the converted model of a bad input failing validation, say);
 - ``traceback``: a Python traceback on stderr;
 - ``long error``: a failure whose stderr is more than three lines;
 - ``memory``: MemoryError or std::bad_alloc (the limit was hit: an unbounded allocation);
@@ -41,7 +43,7 @@ MEMORY_HEADROOM_BYTES = 3 << 30
 TIME_LIMIT_S = 120.0
 MAX_ERROR_LINES = 3
 CLASSES = (
-    "exit 1", "traceback", "long error", "memory", "signal", "hang",
+    "exit 1", "blames halfconv", "traceback", "long error", "memory", "signal", "hang",
     "left files", "input modified", "invalid output", "output fails ORT",
 )
 
@@ -149,6 +151,8 @@ def _judge(case: Case, folder: Path, before: dict[str, str | None], status: int 
         code = os.WEXITSTATUS(status)
     if code == 1:
         broken.append("exit 1")
+    if "halfconv bug" in stderr:
+        broken.append("blames halfconv")
     if "Traceback (most recent call last)" in stderr:
         broken.append("traceback")
     if "MemoryError" in stderr or "bad_alloc" in stderr:
