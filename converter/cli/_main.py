@@ -18,10 +18,11 @@ from typing import NoReturn, cast
 
 from ..core import EXIT_INTERRUPTED, HalfconvError, __version__
 from ._convert import CONVERT, POLICY
+from ._doctor import DOCTOR
 from ._evaluate import EVALUATE, RUN
 from ._export import EXPORT
 
-COMMANDS = (EXPORT, CONVERT, EVALUATE, RUN, POLICY)
+COMMANDS = (EXPORT, CONVERT, EVALUATE, RUN, POLICY, DOCTOR)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
 
 
