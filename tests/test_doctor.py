@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -10,6 +14,8 @@ import pytest
 from halfconv import cli
 from halfconv.core import _doctor
 from halfconv.core._doctor import CUDA_FIX, LibraryFound, RuntimeFacts
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _facts(**changes: object) -> RuntimeFacts:
@@ -59,3 +65,16 @@ def test_a_working_cuda_exits_0(capfd: pytest.CaptureFixture[str], monkeypatch: 
     out = capfd.readouterr().out
     assert "CUDA session     yes: --provider cuda works" in out
     assert "GPU              NVIDIA H200" in out and "driver           580.65" in out and "fix" not in out
+
+
+def test_the_gpu_check_says_when_there_is_no_gpu(tmp_path: Path) -> None:
+    """tests/gpu/check on a machine without an NVIDIA GPU: a distinct exit code, and the log says why."""
+    if shutil.which("nvidia-smi"):
+        pytest.skip("nvidia-smi is here: the check would run for real")
+    log = tmp_path / "gpu-check.log"
+    done = subprocess.run(
+        ["bash", str(REPO / "tests" / "gpu" / "check")], env={**os.environ, "GPU_CHECK_LOG": str(log)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert log.read_text().splitlines()[-1] == "no NVIDIA GPU here (nvidia-smi is missing or lists none): nothing to prove on this machine"

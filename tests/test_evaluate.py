@@ -292,6 +292,60 @@ def test_full_mnist_through_the_cli_with_cpu_fallback(
     assert "CPU FALLBACK" in (report_dir / "report.md").read_text(encoding="utf-8")
 
 
+def test_the_report_states_the_gpu_settings_and_the_crossover(full_cpu: FullRun) -> None:
+    report = full_cpu.report
+    assert (report["provider"]["cudnn_conv_algo_search"], report["provider"]["strict_provider"]) == (None, False)
+    ratios = report["comparison"]["latency_ratio"]
+    faster = [batch for batch, ratio in ratios if ratio < 1]
+    assert report["comparison"]["crossover_batch"] == (min(faster) if faster else None)
+    markdown = (full_cpu.report_dir / "report.md").read_text(encoding="utf-8")
+    assert "| cuDNN convolution algorithm search | - |" in markdown
+    assert "| CPU fallback of nodes | allowed |" in markdown
+    assert "| smallest batch timed where fp16 is faster |" in markdown
+
+
+def test_node_placement_comes_from_ort_profiling(full_cpu: FullRun, mnist: Trained) -> None:
+    placement = full_cpu.report["fp16"]["placement"]
+    nodes = len(onnx.load(str(mnist.fp16)).graph.node)
+    assert placement["counts"] == [[CPU, nodes]] and placement["fallbacks"] == []
+    assert placement["source"] == f"ONNX Runtime {ort.__version__} session profiling, one run of batch 1"
+    assert "| fp16 | " in (full_cpu.report_dir / "report.md").read_text(encoding="utf-8").split("## Node placement")[1]
+
+
+def test_a_cpu_fallback_on_cuda_is_named(tmp_path: Path) -> None:
+    """ORT's profile of a CUDA run (recorded here as text): the CPU's nodes are the fallbacks."""
+    from halfconv.core import _placement
+
+    def event(name: str, op: str, provider: str, dtype: str) -> dict[str, Any]:
+        return {"cat": "Node", "name": f"{name}_kernel_time", "args": {"op_name": op, "provider": provider, "output_type_shape": [{dtype: [1, 10]}]}}
+
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps([
+        {"cat": "Session", "name": "model_run"},
+        event("conv", "Conv", "CUDAExecutionProvider", "float16"),
+        event("nms", "NonMaxSuppression", "CPUExecutionProvider", "int64"),
+        event("conv", "Conv", "CUDAExecutionProvider", "float16"),  # a second run of the same node
+    ]))
+    placed = _placement._events(profile)
+    assert [(n.name, n.op_type, n.provider, n.output_types) for n in placed] == [
+        ("conv", "Conv", "CUDAExecutionProvider", ("float16",)),
+        ("nms", "NonMaxSuppression", "CPUExecutionProvider", ("int64",)),
+    ]
+
+
+def test_strict_provider_needs_cuda(
+    mnist: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str], cuda_missing: str
+) -> None:
+    assert_fails(
+        capfd, tmp_path, [mnist.fp16, "--dataset", "mnist", "--provider", "cpu", "--strict-provider"], 2,
+        "--strict-provider keeps every node on CUDA; it does not apply to --provider cpu - use --provider cuda",
+    )
+    assert_fails(
+        capfd, tmp_path, [mnist.fp16, "--dataset", "mnist", "--strict-provider"], 10,
+        f"--strict-provider needs CUDA, and it is unavailable: CUDA unavailable: {cuda_missing} - see halfconv doctor",
+    )
+
+
 def test_full_run_accuracy_agrees_with_numpy(full_cpu: FullRun, mnist: Trained, mnist_test: _datasets.Dataset) -> None:
     assert full_cpu.code == 0
     assert full_cpu.err == ""  # --provider cpu: no fallback warning
@@ -528,12 +582,17 @@ def test_limit_larger_than_the_test_set(mnist: Trained, tmp_path: Path, capfd: p
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
-    """Record the feeds (run) or the call (run_with_iobinding) of every InferenceSession."""
+    """Record the feeds (run) or the call (run_with_iobinding) of every InferenceSession.
+
+    The one profiled run that records node placement is not counted: it is not part of the
+    accuracy pass or the timing.
+    """
     calls: list[Any] = []
     original = getattr(ort.InferenceSession, method)
 
     def spy(self: ort.InferenceSession, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args[1] if method == "run" else True)
+        if not self.get_session_options().enable_profiling:
+            calls.append(args[1] if method == "run" else True)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ort.InferenceSession, method, spy)

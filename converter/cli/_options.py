@@ -272,6 +272,11 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider", choices=PROVIDERS, default=PROVIDERS[0], help="execution provider (default: auto = CUDA if usable, else CPU)"
     )
+    parser.add_argument(
+        "--strict-provider",
+        action="store_true",
+        help="on CUDA, refuse a model of which ONNX Runtime would run any node on the CPU (a fallback costs copies every run)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="images per run in the accuracy pass (default: 256)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
     add_data_dir_option(parser)
@@ -320,4 +325,5 @@ def evaluation_options(args: argparse.Namespace, *, preprocessing: bool = True) 
         iters=args.iters,
         progress=progress_enabled(args),
         numerics=args.numerics,
+        strict_provider=args.strict_provider,
     )

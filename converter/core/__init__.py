@@ -10,6 +10,7 @@ __all__ = [
     "CONVERSION_KEY",
     "CPU_PROVIDER",
     "CUDA_PROVIDER",
+    "CUDNN_CONV_ALGO_SEARCH",
     "DTYPE_ATTRIBUTES",
     "EXTERNAL_DATA_THRESHOLD_BYTES",
     "LARGEST_FINITE",
@@ -23,6 +24,8 @@ __all__ = [
     "AtomicOutput",
     "DtypeAttribute",
     "LoadedModel",
+    "NodePlacement",
+    "Placement",
     "ResolvedProvider",
     "RunTimedOut",
     "UniqueNames",
@@ -46,6 +49,7 @@ __all__ = [
     "model_size_bytes",
     "model_stem",
     "named_subgraphs",
+    "node_placement",
     "one_line",
     "read_model_proto",
     "read_npz_bytes",
@@ -85,6 +89,7 @@ from ._text import choices_text, format_magnitude, one_line
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._bounded import RunTimedOut, run_bounded
     from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently, named_subgraphs
     from ._model_io import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
@@ -102,18 +107,19 @@ if TYPE_CHECKING:
     )
     from ._npz import check_npz, read_npz_bytes
     from ._ops import DTYPE_ATTRIBUTES, DtypeAttribute
+    from ._placement import NodePlacement, Placement, node_placement
     from ._runtime import (
+        CUDNN_CONV_ALGO_SEARCH,
         ORT_ERRORS,
         ORT_NUMPY_TYPES,
-        RunTimedOut,
         cpu_model,
         create_session,
         cuda_unavailable_reason,
         max_ir_version,
         resolve_provider,
-        run_bounded,
     )
 
 __all__ += _errors.__all__
 
-__getattr__, __dir__ = lazy_exports(__name__, ("._graphs", "._model_io", "._npz", "._ops", "._runtime"))
+# Searched in this order: the modules that import nothing heavy first.
+__getattr__, __dir__ = lazy_exports(__name__, ("._placement", "._npz", "._bounded", "._graphs", "._model_io", "._ops", "._runtime"))

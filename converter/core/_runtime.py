@@ -11,15 +11,14 @@ user's terminal, and what it said becomes part of an error message where it expl
 from __future__ import annotations
 
 __all__ = [
+    "CUDNN_CONV_ALGO_SEARCH",
     "ORT_ERRORS",
     "ORT_NUMPY_TYPES",
-    "RunTimedOut",
     "cpu_model",
     "create_session",
     "cuda_unavailable_reason",
     "max_ir_version",
     "resolve_provider",
-    "run_bounded",
 ]
 
 import contextlib
@@ -31,7 +30,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -40,7 +38,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_errors
 
-from ._errors import InvalidModelError, ProviderError, UsageError
+from ._errors import HalfconvError, InvalidModelError, ProviderError, UsageError
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
 from ._text import choices_text, one_line
 
@@ -257,6 +255,8 @@ def create_session(
     optimize: bool = True,
     intra_op_threads: int = 0,
     inter_op_threads: int = 0,
+    strict: bool = False,
+    profile_prefix: str | None = None,
 ) -> ort.InferenceSession:
     """An ORT session for ``path`` on exactly ``provider``, with ORT's log kept off the terminal.
 
@@ -264,9 +264,14 @@ def create_session(
     change neither which kernels must exist nor the results, and on big float16 graphs the
     CPU provider spends most of its session build in them.
 
+    ``strict`` forbids ORT to place any node on the CPU when ``provider`` is CUDA (its
+    ``session.disable_cpu_ep_fallback`` option): a fallback inside a float16 model costs
+    copies and casts on every run. On CUDA, cuDNN searches every convolution algorithm
+    (``CUDNN_CONV_ALGO_SEARCH``) on the first run of each input shape.
+
     Raises ProviderError when the provider has no kernel for a node (a bfloat16 model on
-    the CPU) or ORT placed the model elsewhere, and InvalidModelError when ORT refuses the
-    model itself.
+    the CPU, a node that strict placement cannot keep on CUDA) or ORT placed the model
+    elsewhere, and InvalidModelError when ORT refuses the model itself.
     """
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -274,30 +279,44 @@ def create_session(
     options.inter_op_num_threads = inter_op_threads
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    providers = [provider.actual] if provider.actual == CPU_PROVIDER else [provider.actual, CPU_PROVIDER]
+    if profile_prefix is not None:  # ORT's own record of each node's provider (see ``_placement``)
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    providers: list[str | tuple[str, dict[str, str]]] = [CPU_PROVIDER]
+    if provider.actual == CUDA_PROVIDER:
+        providers = [(CUDA_PROVIDER, {"cudnn_conv_algo_search": CUDNN_CONV_ALGO_SEARCH}), CPU_PROVIDER]
+        if strict:
+            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     try:
         with _captured_fd2():
             session = ort.InferenceSession(str(path), options, providers=providers)
-    except _ORT_NO_KERNEL as error:
-        bfloat16 = "bfloat16" in str(error).lower() or "bfloat16" in _element_types(path)
-        raise ProviderError(
-            f"{provider.actual} cannot run {path.name}: {one_line(error)}",
-            "bfloat16 needs --provider cuda"
-            if bfloat16 and provider.actual == CPU_PROVIDER
-            else "ONNX Runtime has no kernel for that op at the model's opset: re-export it at a newer opset",
-        ) from None
     except (*ORT_ERRORS, UnicodeDecodeError) as error:  # type: ignore[misc]  # a starred tuple of classes
-        # A model that parses but that ORT refuses (shapes that do not fit, an unknown op).
-        raise InvalidModelError(
-            f"ONNX Runtime cannot load {path.name}: {one_line(error)}",
-            "check the model with onnx.checker or re-export it",
-        ) from None
+        raise _load_error(path, provider, strict, error) from None
     if session.get_providers()[0] != provider.actual:
         raise ProviderError(
             f"ONNX Runtime ran {path.name} on {session.get_providers()[0]} instead of {provider.actual}",
             "use --provider cpu",
         )
     return session
+
+
+def _load_error(path: Path, provider: ResolvedProvider, strict: bool, error: Exception) -> HalfconvError:
+    """What a session that ORT would not build means: a provider without a kernel, a strict placement refused, or a bad model."""
+    if isinstance(error, _ORT_NO_KERNEL):
+        bfloat16 = "bfloat16" in str(error).lower() or "bfloat16" in _element_types(path)
+        return ProviderError(
+            f"{provider.actual} cannot run {path.name}: {one_line(error)}",
+            "bfloat16 needs --provider cuda"
+            if bfloat16 and provider.actual == CPU_PROVIDER
+            else "ONNX Runtime has no kernel for that op at the model's opset: re-export it at a newer opset",
+        )
+    if strict and "fallback" in str(error).lower():
+        return ProviderError(
+            f"strict placement: ONNX Runtime would run part of {path.name} on the CPU: {one_line(error)}",
+            "drop --strict-provider to allow it, or keep that node float32 where CUDA has a kernel",
+        )
+    # A model that parses but that ORT refuses (shapes that do not fit, an unknown op).
+    return InvalidModelError(f"ONNX Runtime cannot load {path.name}: {one_line(error)}", "check the model with onnx.checker or re-export it")
 
 
 def _element_types(path: Path) -> str:
@@ -311,47 +330,6 @@ def _element_types(path: Path) -> str:
     return " ".join(sorted({onnx.TensorProto.DataType.Name(t.data_type).lower() for t in proto.graph.initializer}))
 
 
-class RunTimedOut(Exception):
-    """A session run that outlasted its time limit; it was stopped."""
-
-
-def run_bounded(
-    session: ort.InferenceSession, feeds: dict[str, np.ndarray], time_limit_s: float
-) -> list[object]:
-    """``session.run`` that gives up after ``time_limit_s`` seconds, and stops at once on Ctrl-C.
-
-    ORT's ``run`` holds the calling thread in native code until it returns, so neither a
-    time limit nor Ctrl-C could stop a model that runs for hours (a Loop of 2^31 trips).
-    It runs on a worker thread here; the caller's thread waits, and on the limit or an
-    interrupt sets ORT's ``terminate`` flag, which ends the run within one kernel.
-    Raises RunTimedOut, or what the run raised.
-    """
-    options = ort.RunOptions()
-    options.log_severity_level = 4  # a terminated run logs an error line of its own; the caller says what happened
-    outcome: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            outcome["outputs"] = session.run(None, feeds, options)
-        except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=work, name="halfconv-ort-run", daemon=True)
-    worker.start()
-    deadline = time.monotonic() + time_limit_s
-    try:
-        # Short waits: a signal that reaches another thread (ORT's own, say) does not wake
-        # a long one, and Python raises KeyboardInterrupt only between waits.
-        while worker.is_alive() and time.monotonic() < deadline:
-            worker.join(min(0.1, max(deadline - time.monotonic(), 0.0)))
-    except BaseException:
-        options.terminate = True
-        worker.join()
-        raise
-    if worker.is_alive():
-        options.terminate = True
-        worker.join()
-        raise RunTimedOut(f"ran more than {time_limit_s:g} s")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["outputs"]  # type: ignore[return-value]
+# How cuDNN picks a convolution algorithm on CUDA: it times every one on the first run of
+# each input shape, which the latency warm-up covers (ORT's default, stated in reports).
+CUDNN_CONV_ALGO_SEARCH = "EXHAUSTIVE"

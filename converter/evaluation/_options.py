@@ -34,6 +34,7 @@ class EvaluateOptions:
     iters: int = 50  # timed runs per batch size
     progress: bool = False  # progress bars on stderr
     numerics: str = "auto"  # one of NUMERICS: on the CPU, "auto" emulates fp16 storage for the accuracy figures
+    strict_provider: bool = False  # on CUDA, refuse a model of which ORT would run any node on the CPU
 
     def check(self) -> None:
         """Raise UsageError for a value out of range."""
@@ -53,6 +54,8 @@ class EvaluateOptions:
             raise UsageError(f"--warmup cannot be negative, got {self.warmup}", "try 10")
         if not self.latency_batch_sizes or any(b <= 0 for b in self.latency_batch_sizes):
             raise UsageError("--latency-batch-sizes needs positive sizes", "e.g. --latency-batch-sizes 1,32,256")
+        if self.strict_provider and self.provider == "cpu":
+            raise UsageError("--strict-provider keeps every node on CUDA; it does not apply to --provider cpu", "use --provider cuda")
         if self.provider not in PROVIDERS:
             raise UsageError(f"unknown provider '{self.provider}'", "use " + choices_text(PROVIDERS))
         if self.numerics not in NUMERICS:

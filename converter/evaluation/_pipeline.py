@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 
 from .. import core
-from ..core import CPU_PROVIDER, ORT_ERRORS, IncompatibleModelError, ProviderError, ResolvedProvider, one_line
+from ..core import CPU_PROVIDER, CUDA_PROVIDER, ORT_ERRORS, IncompatibleModelError, ProviderError, ResolvedProvider, one_line
 from ..datasets import Dataset, load_dataset
 from ..numerics import emulated_copy, native_label, numerics_label
 from . import _measure, _preprocess
@@ -91,13 +91,14 @@ def _check_same_signature(baseline: _Candidate, model: _Candidate) -> None:
 
 
 def _candidate(
-    role: str, path: Path, provider: ResolvedProvider, numerics: str, stack: contextlib.ExitStack
+    role: str, path: Path, provider: ResolvedProvider, options: EvaluateOptions, stack: contextlib.ExitStack
 ) -> _Candidate:
+    numerics = options.numerics
     proto, external = core.read_model_proto(path)
     emulate = numerics == "emulated" or (numerics == "auto" and provider.actual == CPU_PROVIDER)
     emulation = stack.enter_context(emulated_copy(path)) if emulate else None
     try:
-        session: ort.InferenceSession | None = core.create_session(path, provider)
+        session: ort.InferenceSession | None = core.create_session(path, provider, strict=options.strict_provider)
     except ProviderError:
         if emulation is None:
             raise
@@ -127,12 +128,16 @@ def _candidates(
     if baseline_path is not None:
         core.read_model_proto(baseline_path)  # a missing or broken baseline is named before the provider
     provider = core.resolve_provider(options.provider)
+    if options.strict_provider and provider.actual == CPU_PROVIDER:
+        raise ProviderError(
+            f"--strict-provider needs CUDA, and it is unavailable: {provider.fallback_reason}", "see halfconv doctor"
+        )
     if provider.fallback_reason:
         notes.append(f"requested provider '{options.provider}' ran on the CPU: {provider.fallback_reason}")
     if baseline_path is None:
-        return [_candidate("model", model_path, provider, options.numerics, stack)], None, provider
-    baseline = _candidate("fp32", Path(baseline_path), provider, options.numerics, stack)
-    model = _candidate(converted_role(proto), model_path, provider, options.numerics, stack)
+        return [_candidate("model", model_path, provider, options, stack)], None, provider
+    baseline = _candidate("fp32", Path(baseline_path), provider, options, stack)
+    model = _candidate(converted_role(proto), model_path, provider, options, stack)
     _check_same_signature(baseline, model)
     return [baseline, model], baseline_source, provider
 
@@ -148,7 +153,7 @@ def _latency_sizes(options: EvaluateOptions, plan: Preprocessing) -> tuple[tuple
 
 
 def _measure_candidate(
-    candidate: _Candidate, images: np.ndarray, labels: np.ndarray, dataset: Dataset, options: EvaluateOptions, device: str
+    candidate: _Candidate, images: np.ndarray, labels: np.ndarray, dataset: Dataset, options: EvaluateOptions, provider: ResolvedProvider
 ) -> _Measured:
     """Accuracy over the images, then latency, of one model."""
     plan = _preprocess.plan_preprocessing(
@@ -177,8 +182,12 @@ def _measure_candidate(
         points = []
         with _measure.ProgressBar(f"{candidate.role} latency", len(sizes), options.progress) as bar:
             for size in sizes:
-                points.append(_measure.measure_latency(session, candidate.signature, x, size, device, options.warmup, options.iters))
+                points.append(_measure.measure_latency(session, candidate.signature, x, size, provider.device, options.warmup, options.iters))
                 bar.update(1)
+        placement = None
+        if session is not None:
+            feeds = {candidate.signature.input_name: np.ascontiguousarray(x[: plan.fixed_batch or 1])}
+            placement = core.node_placement(candidate.path, provider, feeds)
     except ORT_ERRORS as error:
         raise IncompatibleModelError(
             f"ONNX Runtime failed to run {candidate.path.name} on {dataset.name} images: {one_line(error)}",
@@ -200,6 +209,7 @@ def _measure_candidate(
         latency_note=latency_note,
         conversion=conversion_facts(candidate.proto),
         numerics=candidate.numerics,
+        placement=placement,
     )
     return _Measured(evaluation, logits, predictions, plan)
 
@@ -231,6 +241,8 @@ def _provider_info(options: EvaluateOptions, provider: ResolvedProvider, session
         inter_op_threads=session_options.inter_op_num_threads,
         io_binding=True,
         copies_timed=False,
+        cudnn_conv_algo_search=core.CUDNN_CONV_ALGO_SEARCH if provider.actual == CUDA_PROVIDER else None,
+        strict_provider=options.strict_provider,
     )
 
 
@@ -250,7 +262,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions, *, test_set: Data
         available = int(dataset.labels.shape[0])
         count = min(options.limit, available) if options.limit else available
         images, labels = dataset.images[:count], dataset.labels[:count].astype(np.int64)
-        measured = [_measure_candidate(c, images, labels, dataset, options, provider.device) for c in candidates]
+        measured = [_measure_candidate(c, images, labels, dataset, options, provider) for c in candidates]
         session_options = _provider_info(options, provider, candidates[-1].numbers)
     evaluations = tuple(m.evaluation for m in measured)
     if provider.actual == CPU_PROVIDER and any(m.precision.startswith(("float16", "bfloat16")) for m in evaluations):

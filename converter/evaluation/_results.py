@@ -20,6 +20,7 @@ __all__ = [
 import dataclasses
 from typing import Any
 
+from ..core import Placement
 from ..datasets import FileDigest
 
 REPORT_SCHEMA_VERSION = 1
@@ -60,6 +61,8 @@ class ProviderInfo:
     inter_op_threads: int
     io_binding: bool  # latency runs use IO binding
     copies_timed: bool  # whether host<->device copies are inside the timed region
+    cudnn_conv_algo_search: str | None = None  # how cuDNN chose convolution algorithms (CUDA only)
+    strict_provider: bool = False  # whether a CPU fallback of any node was refused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +150,8 @@ class ModelEvaluation:
     latency_note: str | None  # e.g. why some batch sizes were not measured
     conversion: ConversionFacts | None
     numerics: str = ""  # what computed its accuracy, see halfconv.numerics (e.g. "fp16 storage emulated on ...")
+    # Where ORT placed its nodes, from one profiled run; None where ORT cannot run the model itself.
+    placement: Placement | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +169,7 @@ class Comparison:
     flips_to_right: int = 0  # images fp32 classifies wrong and the converted model right
     mcnemar_p: float = 1.0  # exact two-sided McNemar test on the images where exactly one is right
     delta_ci95_pp: tuple[float, float] = (0.0, 0.0)  # 95% interval of the accuracy change (Agresti-Min)
+    crossover_batch: int | None = None  # the smallest batch timed at which the converted model's p50 beats fp32's
 
 
 @dataclasses.dataclass(frozen=True)

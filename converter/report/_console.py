@@ -21,6 +21,14 @@ def format_console(report: EvaluationReport) -> str:
     numbers = report.models[-1].numerics
     if numbers:
         lines.append(f"  numerics  {numbers}")
+    placement = report.models[-1].placement
+    if placement is not None and placement.fallbacks:
+        names = ", ".join(f"{n.name or '?'} ({n.op_type})" for n in placement.fallbacks[:5])
+        more = f" and {len(placement.fallbacks) - 5:,} more" if len(placement.fallbacks) > 5 else ""
+        lines.append(
+            f"  placement {len(placement.fallbacks):,} of {placement.total:,} nodes ran on another provider "
+            f"than {provider.actual}: {names}{more} (each costs copies on every run; --strict-provider refuses them)"
+        )
     lines += [f"  WARNING   {w}" for w in report_warnings(report)]
     table = key_figures(report)
     rows = [table.header, *table.rows]

@@ -218,6 +218,8 @@ def _setup_sections(report: EvaluationReport) -> list[Section]:
         ),
         ("IO binding", format_yes_no(provider.io_binding)),
         ("host/device copies timed", format_yes_no(provider.copies_timed)),
+        ("cuDNN convolution algorithm search", provider.cudnn_conv_algo_search or "-"),
+        ("CPU fallback of nodes", "refused (--strict-provider)" if provider.strict_provider else "allowed"),
     ]
     pre_table = Table(
         ("", ""),
@@ -276,6 +278,11 @@ def _comparison_section(report: EvaluationReport) -> Section | None:
         ("95% interval of the change (Agresti-Min)", f"{comparison.delta_ci95_pp[0]:+.2f} to {comparison.delta_ci95_pp[1]:+.2f} pp"),
     ]
     rows += [(f"p50 latency ratio, batch {b}", format_speed(r)) for b, r in comparison.latency_ratio]
+    if comparison.latency_ratio:
+        crossover = comparison.crossover_batch
+        rows.append(
+            (f"smallest batch timed where {role} is faster", f"{crossover:,}" if crossover is not None else "none of those timed")
+        )
     return Section("Comparison", (Table(("", ""), tuple(rows)),))
 
 
@@ -300,6 +307,31 @@ def _latency_section(report: EvaluationReport) -> Section:
     blocks: list[Block] = [Table(header, rows, numeric=tuple(range(1, 8)))]
     blocks += [f"{m.role}: {m.latency_note}" for m in report.models if m.latency_note]
     return Section("Latency", tuple(blocks), plot="latency")
+
+
+_FALLBACKS_LISTED = 20
+
+
+def _placement_section(report: EvaluationReport) -> Section | None:
+    placed = [(m.role, m.placement) for m in report.models if m.placement is not None]
+    if not placed:
+        return None
+    rows = tuple(
+        (role, f"{p.total:,}", ", ".join(f"{provider} {count:,}" for provider, count in p.counts), f"{len(p.fallbacks):,}")
+        for role, p in placed
+    )
+    blocks: list[Block] = [Table(("model", "nodes run", "by provider", "fallbacks"), rows, numeric=(1, 3))]
+    for role, placement in placed:
+        if placement.fallbacks:
+            items = tuple(
+                f"{n.name} ({n.op_type}, {'/'.join(n.output_types) or 'no output type'}) on {n.provider}"
+                for n in placement.fallbacks[:_FALLBACKS_LISTED]
+            )
+            more = len(placement.fallbacks) - len(items)
+            blocks.append(f"{role}: nodes ONNX Runtime ran on another provider (each costs copies on every run):")
+            blocks.append(Bullets(items + ((f"and {more:,} more",) if more > 0 else ())))
+    blocks.append(f"Recorded by {placed[-1][1].source}.")
+    return Section("Node placement", tuple(blocks))
 
 
 def _per_class_section(report: EvaluationReport) -> Section:
@@ -344,6 +376,7 @@ def sections(report: EvaluationReport) -> list[Section]:
     sections += _setup_sections(report)
     sections.append(_models_section(report))
     sections += [s for s in (_comparison_section(report),) if s is not None]
+    sections += [s for s in (_placement_section(report),) if s is not None]
     sections += [_per_class_section(report), _latency_section(report), _logit_section(report)]
     sections += [s for s in (precision_section(report),) if s is not None]
     if report.notes:
