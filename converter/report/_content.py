@@ -330,7 +330,9 @@ def _placement_section(report: EvaluationReport) -> Section | None:
             more = len(placement.fallbacks) - len(items)
             blocks.append(f"{role}: nodes ONNX Runtime ran on another provider (each costs copies on every run):")
             blocks.append(Bullets(items + ((f"and {more:,} more",) if more > 0 else ())))
-    blocks.append(f"Recorded by {placed[-1][1].source}.")
+    blocks.append(
+        f"Recorded by {placed[-1][1].source}. The nodes are those ONNX Runtime ran, after its graph optimizations fused some."
+    )
     return Section("Node placement", tuple(blocks))
 
 
