@@ -85,7 +85,7 @@ def test_io_binding_keeps_the_data_on_the_device(tmp_path: Path, capfd: pytest.C
     report = _evaluate(capfd, converted, tmp_path)
     provider = report["provider"]
     assert (provider["actual"], provider["io_binding"], provider["copies_timed"]) == (CUDA, True, False)
-    assert provider["cudnn_conv_algo_search"] == "EXHAUSTIVE" and provider["device_name"]
+    assert provider["cudnn_conv_algo_search"] == "EXHAUSTIVE" and provider["device_name"] and provider["device_driver"]
     # One input copy per model and batch size, made before the timed runs.
     assert devices == ["cuda"] * 4
     assert [p["batch_size"] for p in report["fp16"]["latency"]] == [1, 64]

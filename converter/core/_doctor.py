@@ -8,7 +8,7 @@ CUDA libraries are looked for where ``onnxruntime-gpu[cuda,cudnn]`` installs the
 
 from __future__ import annotations
 
-__all__ = ["CUDA_FIX", "LibraryFound", "RuntimeFacts", "runtime_facts"]
+__all__ = ["CUDA_FIX", "LibraryFound", "RuntimeFacts", "gpu_driver", "runtime_facts"]
 
 import dataclasses
 import importlib.metadata
@@ -103,6 +103,11 @@ def _gpu_and_driver() -> tuple[str | None, str | None]:
         return None, None
     rows = [line.split(",") for line in done.stdout.splitlines() if line.count(",") == 1]
     return (rows[0][0].strip(), rows[0][1].strip()) if rows else (None, None)
+
+
+def gpu_driver() -> str | None:
+    """The NVIDIA driver's version, from nvidia-smi; None where there is none."""
+    return _gpu_and_driver()[1]
 
 
 def runtime_facts() -> RuntimeFacts:

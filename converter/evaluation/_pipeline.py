@@ -16,7 +16,15 @@ import onnx
 import onnxruntime as ort
 
 from .. import core
-from ..core import CPU_PROVIDER, CUDA_PROVIDER, ORT_ERRORS, IncompatibleModelError, ProviderError, ResolvedProvider, one_line
+from ..core import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    ORT_ERRORS,
+    IncompatibleModelError,
+    ProviderError,
+    ResolvedProvider,
+    one_line,
+)
 from ..datasets import Dataset, load_dataset
 from ..numerics import emulated_copy, native_label, numerics_label
 from . import _measure, _preprocess
@@ -235,6 +243,7 @@ def _provider_info(options: EvaluateOptions, provider: ResolvedProvider, session
         fallback_reason=provider.fallback_reason,
         ort_version=ort.__version__,
         device_name=provider.device_name,
+        device_driver=core.gpu_driver() if provider.actual == CUDA_PROVIDER else None,
         cpu_model=core.cpu_model(),
         cpu_count=os.cpu_count() or 1,
         intra_op_threads=session_options.intra_op_num_threads,

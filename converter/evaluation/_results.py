@@ -62,6 +62,7 @@ class ProviderInfo:
     io_binding: bool  # latency runs use IO binding
     copies_timed: bool  # whether host<->device copies are inside the timed region
     cudnn_conv_algo_search: str | None = None  # how cuDNN chose convolution algorithms (CUDA only)
+    device_driver: str | None = None  # the NVIDIA driver's version when CUDA ran
     strict_provider: bool = False  # whether a CPU fallback of any node was refused
 
 

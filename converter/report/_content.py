@@ -210,6 +210,7 @@ def _setup_sections(report: EvaluationReport) -> list[Section]:
     provider_rows += [
         ("onnxruntime", provider.ort_version),
         ("GPU", provider.device_name or "-"),
+        ("GPU driver", provider.device_driver or "-"),
         ("CPU", f"{provider.cpu_model} ({provider.cpu_count} logical cores)"),
         (
             "threads",
