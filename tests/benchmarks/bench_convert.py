@@ -1,9 +1,11 @@
-"""Conversion speed and peak memory: halfconv next to onnxconverter-common, same run.
+"""Conversion speed and peak memory: halfconv next to onnxconverter-common and ONNX Runtime's float16 tool, same run.
 
-    python tests/benchmarks/bench_convert.py [--only chain|big] [--workdir DIR]
+    python tests/benchmarks/bench_convert.py [--only chain|scaling|big] [--workdir DIR]
 
 (a) chain: 16,000 nodes (MatMul 64x64 + activation; every tenth activation a Softmax),
     converted with --keep-op Softmax.
+(s) scaling: the same chain at 16,000, 64,000 and 160,000 nodes, --no-validate, with the
+    time per node of halfconv, ORT's float16 tool and the onnx.load + onnx.save floor.
 (b) big:   16 MatMul weights of 4096x4096 float32 in external data (1 GiB), converted
     with validation off (--no-validate) for both engines.
 
@@ -31,11 +33,11 @@ BIG_LAYERS = 16
 BIG_WIDTH = 4096
 
 
-def make_chain(path: Path) -> None:
+def make_chain(path: Path, count: int = CHAIN_NODES) -> None:
     rng = np.random.default_rng(0)
     nodes, initializers = [], []
     previous = "x"
-    for i in range(CHAIN_NODES // 2):
+    for i in range(count // 2):
         weight = f"w{i}"
         initializers.append(
             numpy_helper.from_array((rng.standard_normal((CHAIN_WIDTH, CHAIN_WIDTH)) * 0.1).astype(np.float32), weight)
@@ -113,6 +115,11 @@ else:
     if engine == "occ":
         from onnxconverter_common import float16
         model = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *keep])
+    elif engine == "ort16":
+        from onnxruntime.transformers import float16 as ort_float16
+        model = ort_float16.convert_float_to_float16(
+            model, keep_io_types=True, op_block_list=[*ort_float16.DEFAULT_OP_BLOCK_LIST, *keep]
+        )
     converted = time.perf_counter()
     if external:
         onnx.save(model, str(output), save_as_external_data=True, location=output.name + ".data")
@@ -150,9 +157,28 @@ def report(title: str, rows: list[tuple[str, dict]]) -> None:
     )
 
 
+SCALING_SIZES = (16_000, 64_000, 160_000)
+
+
+def scaling(work: Path) -> None:
+    """The chain at each size, --no-validate: halfconv, ORT's float16 tool and the floor, with microseconds per node."""
+    print("\n(s) scaling: the chain at each size, --keep-op Softmax, no validation; microseconds per node in brackets")
+    print(f"  {'nodes':>8} {'halfconv s':>16} {'ORT float16 s':>18} {'load+save s':>16} {'halfconv/floor':>15} {'ORT/halfconv':>13}")
+    for count in SCALING_SIZES:
+        chain = work / f"chain{count}.onnx"
+        make_chain(chain, count)
+        ours = run_engine("halfconv", chain, work / "s.hc.onnx", "Softmax", False)["seconds"]
+        ort16 = run_engine("ort16", chain, work / "s.ort.onnx", "Softmax", False)["seconds"]
+        floor = run_engine("copy", chain, work / "s.copy.onnx", "", False)["seconds"]
+        cells = [f"{s:7.2f} [{s / count * 1e6:5.0f}]" for s in (ours, ort16, floor)]
+        print(f"  {count:>8,} {cells[0]:>16} {cells[1]:>18} {cells[2]:>16} {ours / floor:>14.2f}x {ort16 / ours:>12.2f}x")
+        for stale in work.glob("chain*.onnx"):
+            stale.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("chain", "big"))
+    parser.add_argument("--only", choices=("chain", "scaling", "big"))
     parser.add_argument("--workdir", type=Path, help="where to put the generated models (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -164,6 +190,7 @@ def main() -> None:
                 ("halfconv (validated)", run_engine("halfconv", chain, work / "chain.hc.onnx", "Softmax", True)),
                 ("halfconv (--no-validate)", run_engine("halfconv", chain, work / "chain.hc.onnx", "Softmax", False)),
                 ("onnxconverter-common", run_engine("occ", chain, work / "chain.occ.onnx", "Softmax", False)),
+                ("ONNX Runtime float16 tool", run_engine("ort16", chain, work / "chain.ort.onnx", "Softmax", False)),
                 ("floor: onnx.load + onnx.save, no conversion", run_engine("copy", chain, work / "chain.copy.onnx", "", False)),
                 ("ORT CPU session build of the fp32 model", run_engine("session", chain, work / "unused.onnx", "", False)),
             ]
@@ -173,6 +200,8 @@ def main() -> None:
                 f"  halfconv validated: {validated['seconds'] / session['seconds']:.1f}x ORT's fp32 session build "
                 f"({validated['seconds']:.2f} s vs {session['seconds']:.2f} s)"
             )
+        if args.only in (None, "scaling"):
+            scaling(work)
         if args.only in (None, "big"):
             big = work / "big.onnx"
             make_big(big)
@@ -183,7 +212,8 @@ def main() -> None:
                 ("floor: onnx.load + onnx.save, no conversion", run_engine("copy", big, work / "big.copy.onnx", "", False)),
             ]
             report(f"(b) {BIG_LAYERS} x {BIG_WIDTH}x{BIG_WIDTH} MatMul weights, {size / 2**30:.2f} GiB external data, no validation", rows)
-        print(f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}, onnx {onnx.__version__}")
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"\nmachine: {os.cpu_count()} cores, load average {load} at the end, python {sys.version.split()[0]}, onnx {onnx.__version__}")
 
 
 if __name__ == "__main__":
