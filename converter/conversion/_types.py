@@ -8,6 +8,8 @@ cannot resolve are left for the caller's fallback to full ONNX inference.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["ensure_element_types", "infer_element_types"]
 
 import onnx_ir as ir
@@ -36,8 +38,9 @@ _TYPE_STR = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def _formals(domain: str, op_type: str, opset: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """The type strings of the op's formal inputs and outputs."""
+    """The type strings of the op's formal inputs and outputs (asked once per op and opset)."""
     schema = op_schema(domain, op_type, opset)
     if schema is None:
         return None
