@@ -66,9 +66,18 @@ def _needed(model: ir.Model) -> tuple[int, str]:
     return needed, because
 
 
+def _newest_readable(model: ir.Model) -> int | None:
+    """The newest IR the installed ONNX Runtime reads, when ``model``'s is newer; else None (no ORT probe for IR <= 10)."""
+    if model.ir_version <= ALWAYS_READ_IR:
+        return None
+    newest = core.max_ir_version()
+    return newest if model.ir_version > newest else None
+
+
 def check_readable_ir(model: ir.Model, path: object) -> None:
     """Refuse a model of a newer IR than ONNX Runtime reads when it uses what that IR added."""
-    if model.ir_version <= ALWAYS_READ_IR or model.ir_version <= (newest := core.max_ir_version()):
+    newest = _newest_readable(model)
+    if newest is None:
         return
     needed, because = _needed(model)
     if needed > newest:
@@ -81,7 +90,8 @@ def check_readable_ir(model: ir.Model, path: object) -> None:
 
 def lower_ir(model: ir.Model) -> tuple[str, ...]:
     """Write a model of a newer IR than ONNX Runtime reads at the newest one it does (checked readable first)."""
-    if model.ir_version <= ALWAYS_READ_IR or model.ir_version <= (newest := core.max_ir_version()):
+    newest = _newest_readable(model)
+    if newest is None:
         return ()
     original, model.ir_version = model.ir_version, newest
     return (f"written at IR version {newest}, the newest the installed ONNX Runtime reads (the input is IR {original})",)

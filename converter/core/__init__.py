@@ -41,7 +41,7 @@ __all__ = [
     "cuda_unavailable_reason",
     "data_file_for",
     "format_magnitude",
-    "gpu_driver",
+    "gpu_and_driver",
     "graph_values",
     "infer_shapes_leniently",
     "lazy_exports",
@@ -91,7 +91,6 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._bounded import RunTimedOut, run_bounded
-    from ._doctor import gpu_driver
     from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently, named_subgraphs
     from ._model_io import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
@@ -117,6 +116,7 @@ if TYPE_CHECKING:
         cpu_model,
         create_session,
         cuda_unavailable_reason,
+        gpu_and_driver,
         max_ir_version,
         resolve_provider,
     )
@@ -124,4 +124,4 @@ if TYPE_CHECKING:
 __all__ += _errors.__all__
 
 # Searched in this order: the modules that import nothing heavy first.
-__getattr__, __dir__ = lazy_exports(__name__, ("._placement", "._npz", "._bounded", "._doctor", "._graphs", "._model_io", "._ops", "._runtime"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._placement", "._npz", "._bounded", "._graphs", "._model_io", "._ops", "._runtime"))

@@ -8,7 +8,7 @@ CUDA libraries are looked for where ``onnxruntime-gpu[cuda,cudnn]`` installs the
 
 from __future__ import annotations
 
-__all__ = ["CUDA_FIX", "LibraryFound", "RuntimeFacts", "gpu_driver", "runtime_facts"]
+__all__ = ["CUDA_FIX", "LibraryFound", "RuntimeFacts", "runtime_facts"]
 
 import dataclasses
 import importlib.metadata
@@ -91,32 +91,13 @@ def _libraries() -> tuple[LibraryFound, ...]:
     return tuple(found)
 
 
-def _gpu_and_driver() -> tuple[str | None, str | None]:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None, None
-    try:
-        done = subprocess.run(
-            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
-    rows = [line.split(",") for line in done.stdout.splitlines() if line.count(",") == 1]
-    return (rows[0][0].strip(), rows[0][1].strip()) if rows else (None, None)
-
-
-def gpu_driver() -> str | None:
-    """The NVIDIA driver's version, from nvidia-smi; None where there is none."""
-    return _gpu_and_driver()[1]
-
-
 def runtime_facts() -> RuntimeFacts:
     import onnxruntime as ort
 
-    from ._runtime import cuda_unavailable_reason
+    from ._runtime import cuda_unavailable_reason, gpu_and_driver
 
     package, version = _package()
-    gpu, driver = _gpu_and_driver()
+    gpu, driver = gpu_and_driver()
     return RuntimeFacts(
         package=package,
         version=version if package else ort.__version__,

@@ -17,6 +17,7 @@ __all__ = [
     "cpu_model",
     "create_session",
     "cuda_unavailable_reason",
+    "gpu_and_driver",
     "max_ir_version",
     "resolve_provider",
 ]
@@ -57,6 +58,10 @@ ORT_NUMPY_TYPES: dict[str, type[np.generic]] = {
     "tensor(uint64)": np.uint64,
     "tensor(bool)": np.bool_,
 }
+
+# How cuDNN picks a convolution algorithm on CUDA: it times every one on the first run of
+# each input shape, which the latency warm-up covers (ORT's default, stated in reports).
+CUDNN_CONV_ALGO_SEARCH = "EXHAUSTIVE"
 
 # What ORT raises for a model it cannot load or run (the pybind classes derive from Exception only).
 ORT_ERRORS: tuple[type[Exception], ...] = (
@@ -208,18 +213,20 @@ def _probe_cuda() -> str | None:
     return _reason_from_log((log[0] if log else "") + "\n" + error_text)
 
 
-def _gpu_name() -> str | None:
+@functools.lru_cache(maxsize=1)
+def gpu_and_driver() -> tuple[str | None, str | None]:
+    """The first GPU's name and the NVIDIA driver's version, from nvidia-smi (asked once); Nones where there is none."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        return None
+        return None, None
     try:
-        completed = subprocess.run(
-            [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10, check=False
+        done = subprocess.run(
+            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    names = [line.strip() for line in completed.stdout.splitlines() if line.strip()]
-    return names[0] if names else None
+        return None, None
+    rows = [line.split(",") for line in done.stdout.splitlines() if line.count(",") == 1]
+    return (rows[0][0].strip(), rows[0][1].strip()) if rows else (None, None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -242,7 +249,7 @@ def resolve_provider(requested: str) -> ResolvedProvider:
         return ResolvedProvider(requested, CPU_PROVIDER, "cpu", None, None)
     reason = cuda_unavailable_reason()
     if reason is None:
-        return ResolvedProvider(requested, CUDA_PROVIDER, "cuda", None, _gpu_name())
+        return ResolvedProvider(requested, CUDA_PROVIDER, "cuda", None, gpu_and_driver()[0])
     if requested == "cuda":
         raise ProviderError(f"the CUDA execution provider cannot be created: {reason}", _CUDA_HINT)
     return ResolvedProvider(requested, CPU_PROVIDER, "cpu", f"CUDA unavailable: {reason}", None)
@@ -328,8 +335,3 @@ def _element_types(path: Path) -> str:
     except Exception:  # the caller reports ORT's own error
         return ""
     return " ".join(sorted({onnx.TensorProto.DataType.Name(t.data_type).lower() for t in proto.graph.initializer}))
-
-
-# How cuDNN picks a convolution algorithm on CUDA: it times every one on the first run of
-# each input shape, which the latency warm-up covers (ORT's default, stated in reports).
-CUDNN_CONV_ALGO_SEARCH = "EXHAUSTIVE"

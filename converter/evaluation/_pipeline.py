@@ -243,7 +243,7 @@ def _provider_info(options: EvaluateOptions, provider: ResolvedProvider, session
         fallback_reason=provider.fallback_reason,
         ort_version=ort.__version__,
         device_name=provider.device_name,
-        device_driver=core.gpu_driver() if provider.actual == CUDA_PROVIDER else None,
+        device_driver=core.gpu_and_driver()[1] if provider.actual == CUDA_PROVIDER else None,
         cpu_model=core.cpu_model(),
         cpu_count=os.cpu_count() or 1,
         intra_op_threads=session_options.intra_op_num_threads,
