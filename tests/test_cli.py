@@ -354,6 +354,10 @@ def test_json_summary(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
         "divergences": [],
     }
     assert isinstance(summary["wall_time_s"], float) and summary["wall_time_s"] > 0
+    phases = summary["timings"]
+    assert list(phases) == ["load_s", "infer_s", "plan_s", "rewrite_s", "serialise_s", "write_s", "validate_s"]
+    assert all(isinstance(v, float) and v >= 0 for v in phases.values())
+    assert sum(phases.values()) <= summary["wall_time_s"] + 1e-3
     assert summary["kept_nodes"] == [
         {
             "name": "exp0",
@@ -365,6 +369,15 @@ def test_json_summary(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
             "kept_inputs": [],
         }
     ]
+
+
+def test_json_timings_of_onnxconverter_common(model: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Its conversion is one call, and onnx.save serialises and writes: those phases are null, not zero."""
+    code, out, err = run(capfd, "convert", str(model), "--engine", "onnxconverter-common", "--json")
+    assert (code, err) == (0, "")
+    phases = json.loads(out)["timings"]
+    assert {k for k, v in phases.items() if v is None} == {"infer_s", "plan_s", "serialise_s"}
+    assert all(v >= 0 for v in phases.values() if v is not None)
 
 
 def test_no_validate(model: Path, capfd: pytest.CaptureFixture[str]) -> None:

@@ -1252,3 +1252,41 @@ def test_a_weight_that_mostly_flushes_keeps_its_consumer_float32(tmp_path: Path)
         ("fine", "weights", "weight 'T': 75.0% of its non-zero values flush to zero in float16")
     ]
     assert initializer_dtypes(out) == {"T": FLOAT}
+
+
+_SPECIALS = np.array(
+    [0.0, -0.0, np.inf, -np.inf, np.nan, 1e5, -7e4, 65504, 65519, 65520, 2**-25, 2**-26, -(2**-25) * 0.99, 1e-40, 3e38, -3.4e38],
+    dtype=np.float32,
+)
+
+
+@pytest.mark.parametrize("target", ["fp16", "bf16"])
+def test_range_scan_and_cast_count_as_float_comparisons_do(target: str) -> None:
+    """The scan and the cast read bit patterns; their counts equal those of plain float comparisons."""
+    import ml_dtypes
+
+    from halfconv.conversion._rewrite import TARGET_TYPES
+    from halfconv.conversion._tensors import cast_array
+    from halfconv.conversion._weight_ranges import _limits, _scan
+
+    dtype = np.float16 if target == "fp16" else ml_dtypes.bfloat16
+    largest, smallest = _limits(TARGET_TYPES[target])
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = (rng.standard_normal(int(rng.integers(1, 50))) * 10.0 ** int(rng.integers(-45, 39))).astype(np.float32)
+        values = np.concatenate([values, rng.choice(_SPECIALS, int(rng.integers(0, 5)))]).astype(np.float32)
+        magnitude = np.abs(values)
+        finite = np.isfinite(magnitude)
+        expected_peak = float(magnitude[finite].max()) if finite.any() else 0.0
+        assert _scan(values, largest, smallest) == (
+            int(np.count_nonzero(finite & (magnitude > largest))),
+            int(np.count_nonzero(magnitude)),
+            int(np.count_nonzero((magnitude > 0) & (magnitude < smallest))),
+            expected_peak,
+        )
+        with np.errstate(over="ignore"):
+            plain = values.astype(dtype)
+        converted, clamped, flushed = cast_array(values, TARGET_TYPES[target])
+        assert clamped == int(np.count_nonzero(np.isinf(plain) & np.isfinite(values)))
+        assert flushed == int(np.count_nonzero((plain == 0) & (values != 0)))
+        assert not np.any(np.isinf(converted) & np.isfinite(values))

@@ -33,6 +33,7 @@ from halfconv.core import (
     OutputError,
     ValidationFailedError,
     _model_io,
+    _model_save,
 )
 
 MODEL = """
@@ -489,11 +490,11 @@ def test_failure_during_save_leaves_nothing(
     error: BaseException, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_model(tmp_path / "m.onnx")
-    def partial_save(model: object, target: object, **kwargs: object) -> None:
-        Path(str(target)).write_bytes(b"half a model")  # a partial file in the staging folder
+    def partial_write(target: Path, data: bytes) -> None:
+        target.write_bytes(data[: len(data) // 2])  # a partial file in the staging folder
         raise error
 
-    monkeypatch.setattr(_model_io.ir, "save", partial_save)
+    monkeypatch.setattr(_model_save, "_write_bytes", partial_write)
     before = snapshot(tmp_path)
     code, out, err = run(capfd, "convert", str(path))
     line = one_error_line(err)
@@ -535,7 +536,7 @@ def test_failure_during_commit_leaves_no_half_pair(
             raise KeyboardInterrupt
         real_replace(src, dst)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_model_io.os, "replace", replace)
+    monkeypatch.setattr(_model_save.os, "replace", replace)
     before = snapshot(tmp_path)
     assert cli.main(["convert", str(path), "--no-validate"]) == 130
     one_error_line(capfd.readouterr().err)
@@ -554,7 +555,7 @@ def test_load_model_records_external_files(tmp_path: Path) -> None:
 
 def test_atomic_output_cleans_up_without_commit(tmp_path: Path) -> None:
     final = tmp_path / "out.onnx"
-    with _model_io.AtomicOutput(final) as staged:
+    with _model_save.AtomicOutput(final) as staged:
         staged.model_path.write_bytes(b"x")
         assert staged.staging.is_dir()
     assert list(tmp_path.iterdir()) == []
@@ -563,7 +564,7 @@ def test_atomic_output_cleans_up_without_commit(tmp_path: Path) -> None:
 def test_atomic_output_commit_moves_model_and_drops_stale_data(tmp_path: Path) -> None:
     final = tmp_path / "out.onnx"
     (tmp_path / "out.onnx.data").write_bytes(b"stale")
-    with _model_io.AtomicOutput(final) as staged:
+    with _model_save.AtomicOutput(final) as staged:
         staged.model_path.write_bytes(b"model")
         assert staged.commit() is None
     assert snapshot(tmp_path).keys() == {"out.onnx"}
@@ -572,7 +573,7 @@ def test_atomic_output_commit_moves_model_and_drops_stale_data(tmp_path: Path) -
 
 def test_atomic_output_commit_moves_data(tmp_path: Path) -> None:
     final = tmp_path / "out.onnx"
-    with _model_io.AtomicOutput(final) as staged:
+    with _model_save.AtomicOutput(final) as staged:
         staged.model_path.write_bytes(b"model")
         (staged.staging / staged.data_name).write_bytes(b"data")
         assert staged.commit() == tmp_path / "out.onnx.data"

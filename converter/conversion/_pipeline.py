@@ -80,26 +80,13 @@ def convert(
     """
     started = time.perf_counter()
     input_path = Path(input_path)
-    loaded, output_path = _load_checked(input_path, options, measured)
-    phases: dict[str, float] = {"load_s": time.perf_counter() - started}
+    with core.paused_gc():
+        loaded, output_path = _load_checked(input_path, options, measured)
+    phases: dict[str, float | None] = {"load_s": time.perf_counter() - started}
     size_before = core.model_size_bytes(input_path, loaded.external_files)
 
     with core.AtomicOutput(output_path) as staged:
-        try:
-            if options.engine == "halfconv":
-                stats = _convert_halfconv(loaded, options, measured, staged, phases, metadata or {})
-            else:
-                stats = _convert_occ(loaded, options, staged, phases, metadata or {})
-        except (NothingToConvertError, ConversionError):
-            # An invalid input (unknown op, dangling input) keeps every node float32 or
-            # breaks onnxconverter-common: blame the input, as after a failed validation.
-            core.check_input_model(input_path)
-            raise
-        except Exception:
-            # The engine relies on a well-formed graph (an If whose branches give its
-            # outputs): a malformed input is named as such; anything else is a bug.
-            core.check_input_model(input_path, full=True)
-            raise
+        stats = _run_engine(loaded, options, measured, staged, phases, metadata or {})
         validate_started = time.perf_counter()
         validation = _validate(input_path, staged.model_path, options, validation_inputs)
         phases["validate_s"] = time.perf_counter() - validate_started
@@ -121,6 +108,32 @@ def convert(
         wall_time_s=time.perf_counter() - started,
         timings=PhaseTimings(**phases),
     )
+
+
+def _run_engine(
+    loaded: core.LoadedModel,
+    options: ConvertOptions,
+    measured: tuple[MeasuredKeep, ...],
+    staged: core.AtomicOutput,
+    phases: dict[str, float | None],
+    metadata: dict[str, str],
+) -> ConversionStats:
+    """Convert and write the staged model; a failure blames the input when the input is at fault."""
+    try:
+        with core.paused_gc():
+            if options.engine == "halfconv":
+                return _convert_halfconv(loaded, options, measured, staged, phases, metadata)
+            return _convert_occ(loaded, options, staged, phases, metadata)
+    except (NothingToConvertError, ConversionError):
+        # An invalid input (unknown op, dangling input) keeps every node float32 or
+        # breaks onnxconverter-common: blame the input, as after a failed validation.
+        core.check_input_model(loaded.path)
+        raise
+    except Exception:
+        # The engine relies on a well-formed graph (an If whose branches give its
+        # outputs): a malformed input is named as such; anything else is a bug.
+        core.check_input_model(loaded.path, full=True)
+        raise
 
 
 def _load_checked(
@@ -220,29 +233,30 @@ def _convert_halfconv(
     options: ConvertOptions,
     measured: tuple[MeasuredKeep, ...],
     staged: core.AtomicOutput,
-    phases: dict[str, float],
+    phases: dict[str, float | None],
     metadata: dict[str, str],
 ) -> ConversionStats:
     started = time.perf_counter()
     ensure_element_types(loaded.model)
-    stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, measured))
+    phases["infer_s"] = time.perf_counter() - started
+    stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, measured), phases)
     if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
         raise NothingToConvertError(
             f"every float32 node of {loaded.path} stays float32 ({_kept_summary(stats.kept_nodes)})",
             "nothing was written",
         )
+    started = time.perf_counter()
     loaded.model.metadata_props.update(
         provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
     )
     loaded.model.metadata_props.update(metadata)
     ir_note = lower_ir(loaded.model)
-    phases["convert_s"] = time.perf_counter() - started
-    started = time.perf_counter()
     use_external = bool(loaded.external_files) or (
         core.tensor_bytes(loaded.model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
     )
-    core.save_model(loaded.model, staged, use_external)
-    phases["write_s"] = time.perf_counter() - started
+    phases["rewrite_s"] = (phases["rewrite_s"] or 0.0) + time.perf_counter() - started
+    saved = core.save_model(loaded.model, staged, use_external)
+    phases.update(serialise_s=saved.serialise_s, write_s=saved.write_s)
     clamped, flushed = recorder.totals()
     return dataclasses.replace(
         stats,
@@ -257,7 +271,7 @@ def _convert_occ(
     loaded: core.LoadedModel,
     options: ConvertOptions,
     staged: core.AtomicOutput,
-    phases: dict[str, float],
+    phases: dict[str, float | None],
     metadata: dict[str, str],
 ) -> ConversionStats:
     from ._occ import convert_with_occ
@@ -279,12 +293,13 @@ def _convert_occ(
     for key, value in recorded.items():
         entry = next((p for p in proto.metadata_props if p.key == key), None) or proto.metadata_props.add()
         entry.key, entry.value = key, value
-    phases["convert_s"] = time.perf_counter() - started
+    phases.update(infer_s=None, plan_s=None, rewrite_s=time.perf_counter() - started)
     started = time.perf_counter()
     use_external = bool(loaded.external_files) or proto.ByteSize() > core.EXTERNAL_DATA_THRESHOLD_BYTES
     if use_external:
         onnx.save(proto, str(staged.model_path), save_as_external_data=True, location=staged.data_name)
     else:
         onnx.save(proto, str(staged.model_path))
-    phases["write_s"] = time.perf_counter() - started
+    # onnx.save serialises and writes in one call: both are write_s.
+    phases.update(serialise_s=None, write_s=time.perf_counter() - started)
     return stats

@@ -309,15 +309,10 @@ def _bind(
     keep_inputs_policy: dict[tuple[str, str], _policy.KeepInputRule],
 ) -> _Binding | None:
     """Bind each type parameter to the kinds of its slots; None when an input's type is unknown."""
-    slots: dict[str, list[tuple[str, int]]] = {}
-    for i, type_str in enumerate(signature.input_types):
-        slots.setdefault(type_str, []).append(("in", i))
-    for i, type_str in enumerate(signature.output_types):
-        slots.setdefault(type_str, []).append(("out", i))
     free = signature.input_types[0] if node.op_type in _FREE_FIRST_INPUT and node.inputs else None
     converted: set[str] = set()
     kept: dict[str, str] = {}  # param -> reason
-    for param, members in slots.items():
+    for param, members in signature.slots:
         if param not in signature.allowed or param == free:
             continue  # a fixed type such as tensor(float) or tensor(int64), or any type
         if "float" not in [kind(node.inputs[i] if side == "in" else node.outputs[i]) for side, i in members]:

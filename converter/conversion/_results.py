@@ -111,12 +111,15 @@ class ValidationReport:
 
 @dataclasses.dataclass(frozen=True)
 class PhaseTimings:
-    """Seconds spent in each phase of one conversion."""
+    """Seconds spent in each phase of one conversion; None for a phase the engine does not have."""
 
-    load_s: float
-    convert_s: float  # planning and rewriting the graph
-    write_s: float  # casting tensor data and writing the files
-    validate_s: float
+    load_s: float | None  # reading, checking and parsing the input
+    infer_s: float | None  # the element type of every value (halfconv's engine)
+    plan_s: float | None  # each node's precision, the weight-range scan included (halfconv's engine)
+    rewrite_s: float | None  # editing the graph; onnxconverter-common's whole conversion
+    serialise_s: float | None  # the model to protobuf bytes, casting the weights the model file holds (halfconv's engine)
+    write_s: float | None  # the files on disk; external weights are cast as they are written
+    validate_s: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +186,7 @@ class ConversionResult:
                 "divergences": [dataclasses.asdict(d) for d in self.validation.divergences],
             },
             "wall_time_s": round(self.wall_time_s, 4),
-            "timings": {k: round(v, 4) for k, v in dataclasses.asdict(self.timings).items()}
+            "timings": {k: None if v is None else round(v, 4) for k, v in dataclasses.asdict(self.timings).items()}
             if self.timings
             else None,
         }

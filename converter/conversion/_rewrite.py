@@ -18,6 +18,7 @@ __all__ = [
     "EngineOptions", "FloatConversionPass", "FloatConversionResult", "convert_in_place", "measured_reasons"]
 
 import dataclasses
+import time
 
 import onnx_ir as ir
 
@@ -78,14 +79,24 @@ class FloatConversionPass(ir.passes.InPlacePass):
         return FloatConversionResult(model, modified, stats, recorder)
 
 
-def convert_in_place(model: ir.Model, options: EngineOptions) -> tuple[ConversionStats, RangeRecorder]:
+def convert_in_place(
+    model: ir.Model, options: EngineOptions, phases: dict[str, float | None] | None = None
+) -> tuple[ConversionStats, RangeRecorder]:
     """Convert ``model`` in place; returns the statistics and the range recorder.
 
     The clamp/flush counts in the recorder fill in as lazy tensors are materialised
     (when the model is saved); ``stats`` carries the counts of eagerly converted tensors.
+    ``phases``, when given, gets the seconds of planning (``plan_s``, the weight-range scan
+    included) and of rewriting (``rewrite_s``).
     """
     recorder = RangeRecorder()
-    return _Rewriter(model, options, recorder).run(), recorder
+    started = time.perf_counter()
+    rewriter = _Rewriter(model, options, recorder)
+    stats = rewriter.run()
+    if phases is not None:
+        phases["plan_s"] = rewriter.plan_s
+        phases["rewrite_s"] = time.perf_counter() - started - rewriter.plan_s
+    return stats, recorder
 
 
 def measured_reasons(model: ir.Model, options: EngineOptions) -> dict[ir.Node, tuple[str, str]]:
@@ -120,11 +131,13 @@ class _Rewriter:
         self.parent_graphs: dict[int, ir.Graph] = {}  # id(subgraph) -> the graph of its node
         self.casts = CastPlacer(self.context, self.parent_graphs)
         self.notes: list[str] = []
+        self.plan_s = 0.0
 
     def run(self) -> ConversionStats:
         graphs = all_graphs(self.model)
         self._lift_initializer_inputs()
         self._record_types(graphs)
+        started = time.perf_counter()
         plan = _plan.decide(
             self.model,
             _plan.DecisionOptions(
@@ -135,6 +148,7 @@ class _Rewriter:
                 measured=measured_reasons(self.model, self.options),
             ),
         )
+        self.plan_s = time.perf_counter() - started
         for name in sorted(plan.unmatched_keep_nodes):
             self.notes.append(f"--keep-node {name} matched no node in the model")
         original_nodes = [n for g in graphs for n in g]

@@ -25,8 +25,6 @@ def op_schema(domain: str, op_type: str, opset: int) -> onnx.defs.OpSchema | Non
         return None
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class Signature:
     """Per-slot type strings of one operator version, and its type constraints."""
@@ -36,6 +34,8 @@ class Signature:
     input_names: tuple[str, ...]
     allowed: dict[str, frozenset[str]]
     since_version: int
+    # Each type parameter with the slots it types, ("in" | "out", index), in slot order.
+    slots: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
 
 def _slot_types(formals: list[onnx.defs.OpSchema.FormalParameter], count: int) -> tuple[list[str], list[str]]:
@@ -72,4 +72,16 @@ def signature(domain: str, op_type: str, opset: int, n_inputs: int, n_outputs: i
         base = type_str.split("#")[0]
         if "#" in type_str and base in allowed:
             allowed[type_str] = allowed[base]
-    return Signature(tuple(input_types), tuple(output_types), tuple(input_names), allowed, schema.since_version)
+    slots: dict[str, list[tuple[str, int]]] = {}
+    for i, type_str in enumerate(input_types):
+        slots.setdefault(type_str, []).append(("in", i))
+    for i, type_str in enumerate(output_types):
+        slots.setdefault(type_str, []).append(("out", i))
+    return Signature(
+        tuple(input_types),
+        tuple(output_types),
+        tuple(input_names),
+        allowed,
+        schema.since_version,
+        tuple((param, tuple(members)) for param, members in slots.items()),
+    )

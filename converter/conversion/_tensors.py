@@ -39,6 +39,13 @@ _MAX_FINITE: dict[np.dtype[Any], float] = {
 }
 
 
+# The exponent field of each target: a magnitude at or above it is infinite or NaN.
+_EXPONENT_BITS: dict[np.dtype[Any], int] = {
+    _NUMPY_TARGETS[ir.DataType.FLOAT16]: 0x7C00,
+    _NUMPY_TARGETS[ir.DataType.BFLOAT16]: 0x7F80,
+}
+
+
 def numpy_dtype(target: ir.DataType) -> np.dtype[Any]:
     """The numpy dtype of a conversion target."""
     return _NUMPY_TARGETS[target]
@@ -65,15 +72,18 @@ def cast_array(source: np.ndarray, target: ir.DataType) -> tuple[np.ndarray, int
 def _cast_chunk(chunk: np.ndarray, out_dtype: np.dtype) -> tuple[np.ndarray, int, int]:
     with np.errstate(over="ignore"):
         converted = chunk.astype(out_dtype)
+    # Both targets are 16-bit: the magnitude's bits tell zeros and non-finite values apart
+    # without float16 comparisons, which numpy computes an element at a time.
+    magnitude = converted.view(np.uint16) & np.uint16(0x7FFF)
     clamped = 0
-    # Overflow shows up as new infinities; checking for them first keeps the common case cheap.
-    if np.isinf(converted).any():
+    # Overflow shows up as new infinities; checking for any non-finite first keeps the common case cheap.
+    if int(magnitude.max(initial=0)) >= _EXPONENT_BITS[out_dtype]:
         overflowed = np.isinf(converted) & np.isfinite(chunk)
         clamped = int(np.count_nonzero(overflowed))
         if clamped:
             max_finite = _MAX_FINITE[out_dtype]
             converted[overflowed] = np.copysign(max_finite, chunk[overflowed]).astype(out_dtype)
-    flushed = int(np.count_nonzero(converted == 0)) - int(np.count_nonzero(chunk == 0))
+    flushed = int(np.count_nonzero(chunk)) - int(np.count_nonzero(magnitude))
     return converted, clamped, flushed
 
 

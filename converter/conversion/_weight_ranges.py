@@ -12,6 +12,8 @@ from __future__ import annotations
 __all__ = ["FLUSH_SHARE_LIMIT", "weight_range_reasons"]
 
 
+import functools
+
 import numpy as np
 import onnx_ir as ir
 
@@ -31,19 +33,39 @@ def _limits(target: ir.DataType) -> tuple[float, float]:
     return LARGEST_FINITE[name], SMALLEST_SUBNORMAL[name] / 2
 
 
+@functools.cache
+def _float32_bits(value: float) -> int:
+    return int(np.float32(value).view(np.uint32))
+
+
 def _scan(array: np.ndarray, largest: float, smallest: float) -> tuple[int, int, int, float]:
-    """(values beyond the range, non-zero values, non-zero values that flush, largest magnitude)."""
+    """(values beyond the range, non-zero values, non-zero values that flush, largest finite magnitude).
+
+    Works on the magnitudes' bit patterns, which order as the magnitudes do (NaN above
+    infinity): one mask gives the peak and the flush count without float comparisons, and
+    the exact counts of non-finite and out-of-range values are only taken when the peak
+    shows that there are some.
+    """
     flat = array.reshape(-1)
+    largest_bits, smallest_bits = _float32_bits(largest), _float32_bits(smallest)
     beyond = nonzero = flushed = 0
     peak = 0.0
     for start in range(0, flat.size, _CHUNK_ELEMENTS):
-        chunk = np.abs(np.asarray(flat[start : start + _CHUNK_ELEMENTS], dtype=np.float32))
-        finite = np.isfinite(chunk)
-        beyond += int(np.count_nonzero(finite & (chunk > largest)))
-        nonzero += int(np.count_nonzero(chunk))
-        flushed += int(np.count_nonzero((chunk > 0) & (chunk < smallest)))
+        chunk = np.asarray(flat[start : start + _CHUNK_ELEMENTS], dtype=np.float32)
+        magnitude = chunk.view(np.uint32) & np.uint32(0x7FFFFFFF)
+        chunk_nonzero = int(np.count_nonzero(magnitude))
+        nonzero += chunk_nonzero
+        # Below the smallest representable magnitude, zeros included; then the zeros taken away.
+        flushed += int(np.count_nonzero(magnitude < smallest_bits)) - (chunk.size - chunk_nonzero)
+        highest = int(magnitude.max())
+        if highest <= largest_bits:
+            peak = max(peak, float(np.uint32(highest).view(np.float32)))
+            continue
+        values = np.abs(chunk)
+        finite = np.isfinite(values)
+        beyond += int(np.count_nonzero(finite & (values > largest)))
         if finite.any():
-            peak = max(peak, float(chunk[finite].max()))
+            peak = max(peak, float(values[finite].max()))
     return beyond, nonzero, flushed, peak
 
 
@@ -78,9 +100,12 @@ def weight_range_reasons(model: ir.Model, target: ir.DataType) -> dict[ir.Node, 
     for graph in all_graphs(model):
         for value in graph.initializers.values():
             tensor = value.const_value
-            if tensor is None or tensor.dtype != _FLOAT or not tensor.size:
+            if tensor is None or tensor.dtype != _FLOAT:
                 continue
-            _keep_users(value, _reason(value.name or "(unnamed)", tensor.numpy(), target), reasons)
+            data = tensor.numpy()  # the tensor's size would build its shape once more
+            if data.size:
+                _keep_users(value, _reason(value.name or "(unnamed)", data, target), reasons)
+            del data
             release = getattr(tensor, "release", None)
             if release is not None:
                 release()  # unmap external data again: the cast reads it once more, a tensor at a time

@@ -28,6 +28,7 @@ __all__ = [
     "Placement",
     "ResolvedProvider",
     "RunTimedOut",
+    "SaveTimings",
     "UniqueNames",
     "__version__",
     "all_graph_protos",
@@ -52,6 +53,7 @@ __all__ = [
     "named_subgraphs",
     "node_placement",
     "one_line",
+    "paused_gc",
     "read_model_proto",
     "read_npz_bytes",
     "resolve_provider",
@@ -81,6 +83,7 @@ from ._errors import OutputError as OutputError
 from ._errors import ProviderError as ProviderError
 from ._errors import UsageError as UsageError
 from ._errors import ValidationFailedError as ValidationFailedError
+from ._gc import paused_gc
 from ._lazy import lazy_exports
 from ._limits import LARGEST_FINITE, SMALLEST_NORMAL, SMALLEST_SUBNORMAL
 from ._metadata import CALIBRATION_KEY, CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
@@ -92,16 +95,13 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._bounded import RunTimedOut, run_bounded
     from ._graphs import UniqueNames, all_graph_protos, all_graphs, graph_values, infer_shapes_leniently, named_subgraphs
-    from ._model_io import (
+    from ._model_io import LoadedModel, check_input_model, load_model, model_size_bytes, read_model_proto
+    from ._model_save import (
         EXTERNAL_DATA_THRESHOLD_BYTES,
         AtomicOutput,
-        LoadedModel,
-        check_input_model,
+        SaveTimings,
         check_output_path,
         data_file_for,
-        load_model,
-        model_size_bytes,
-        read_model_proto,
         save_for_runtime,
         save_model,
         tensor_bytes,
@@ -124,4 +124,4 @@ if TYPE_CHECKING:
 __all__ += _errors.__all__
 
 # Searched in this order: the modules that import nothing heavy first.
-__getattr__, __dir__ = lazy_exports(__name__, ("._placement", "._npz", "._bounded", "._graphs", "._model_io", "._ops", "._runtime"))
+__getattr__, __dir__ = lazy_exports(__name__, ("._placement", "._npz", "._bounded", "._graphs", "._model_io", "._model_save", "._ops", "._runtime"))

@@ -1,35 +1,24 @@
-"""Reading models safely and writing them atomically.
+"""Reading models safely (writing them is ``_model_save``).
 
 ``load_model`` turns every way a file can fail to be a model into an
 :class:`InvalidModelError` or :class:`InputNotFoundError` with one clear sentence.
-``AtomicOutput`` writes into a hidden folder beside the destination and renames the
-files into place only after the caller has validated them, so an error or Ctrl-C
-leaves nothing partial and an existing file is replaced only as a whole.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "EXTERNAL_DATA_THRESHOLD_BYTES",
-    "AtomicOutput",
     "LoadedModel",
     "check_input_model",
-    "check_output_path",
-    "data_file_for",
     "load_model",
     "model_size_bytes",
     "read_model_proto",
-    "save_for_runtime",
-    "save_model",
-    "tensor_bytes",
 ]
 
 import dataclasses
+import functools
 import logging
 import math
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,13 +26,9 @@ import onnx
 import onnx_ir as ir
 from google.protobuf.message import DecodeError
 
-from ._errors import InputNotFoundError, InvalidModelError, OutputError
-from ._graphs import all_graph_protos, all_graphs
+from ._errors import InputNotFoundError, InvalidModelError
+from ._graphs import all_graph_protos
 from ._text import one_line
-
-# Models whose tensors add up to more than this are written with external data, well
-# below protobuf's 2 GiB message limit.
-EXTERNAL_DATA_THRESHOLD_BYTES = 1536 * 1024 * 1024
 
 _MAGIC = {
     b"\x89PNG": "a PNG image",
@@ -155,12 +140,14 @@ def _check_tensor(tensor: onnx.TensorProto) -> None:
     if any(d < 0 for d in tensor.dims):
         raise InvalidModelError(f"tensor '{name}' has a negative dimension {list(tensor.dims)}", "re-export the model")
     count = math.prod(tensor.dims)
-    type_name = _TP.DataType.Name(tensor.data_type)
-    if tensor.raw_data:
+    # Each read of a bytes field copies it: read its length once.
+    held_bytes = len(tensor.raw_data) if tensor.HasField("raw_data") else 0
+    if held_bytes:
         needed = _tensor_nbytes(tensor) or 0
-        if len(tensor.raw_data) != needed:
+        if held_bytes != needed:
+            type_name = _TP.DataType.Name(tensor.data_type)
             raise InvalidModelError(
-                f"tensor '{name}' holds {len(tensor.raw_data):,} bytes, but {type_name} of shape {list(tensor.dims)} takes {needed:,}",
+                f"tensor '{name}' holds {held_bytes:,} bytes, but {type_name} of shape {list(tensor.dims)} takes {needed:,}",
                 "the file is damaged or was written wrongly; re-export the model",
             )
         return
@@ -197,7 +184,12 @@ def _tensor_nbytes(tensor: onnx.TensorProto) -> int | None:
     count = int(math.prod(tensor.dims))
     if tensor.data_type in _HALF_BYTE_TYPES:
         return -(-count // 2)
-    return count * int(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize)
+    return count * _itemsize(tensor.data_type)
+
+
+@functools.cache
+def _itemsize(data_type: int) -> int:
+    return int(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize)
 
 
 def _check_opsets(path: Path, proto: onnx.ModelProto) -> None:
@@ -269,7 +261,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         serde_logger.propagate = propagate
     if collected.count:
         check_input_model(path)
-    ir.external_data.set_base_dir(model.graph, path.parent)
+    if external:  # a walk over every tensor, for models that have external ones
+        ir.external_data.set_base_dir(model.graph, path.parent)
     return LoadedModel(path, model, external)
 
 
@@ -292,109 +285,3 @@ def check_input_model(path: Path, *, full: bool = False) -> None:
 def model_size_bytes(path: Path, external_files: tuple[Path, ...]) -> int:
     """Bytes on disk of the model file and its external data files (as ``read_model_proto`` found them)."""
     return path.stat().st_size + sum(f.stat().st_size for f in external_files)
-
-
-def check_output_path(input_path: Path, output_path: Path, force: bool, input_external: tuple[Path, ...]) -> None:
-    if output_path.resolve() == input_path.resolve():
-        raise OutputError(f"output {output_path} is the input model", "choose another path with -o; the input is never modified")
-    data_path = data_file_for(output_path)
-    if data_path.resolve() in {p.resolve() for p in input_external}:
-        raise OutputError(f"output data file {data_path} is the input's external data", "choose another output path with -o")
-    if output_path.is_dir():
-        raise OutputError(f"output {output_path} is a directory", "pass a file path with -o")
-    if not output_path.parent.is_dir():
-        raise OutputError(f"output directory {output_path.parent} does not exist", "create it or choose another path")
-    if not force:
-        for existing in (output_path, data_path):
-            if existing.exists():
-                raise OutputError(f"{existing} already exists", "pass --force to overwrite it")
-    if not os.access(output_path.parent, os.W_OK):
-        raise OutputError(f"cannot write to {output_path.parent}", "choose a writable directory with -o")
-
-
-def data_file_for(output_path: Path) -> Path:
-    return output_path.with_name(output_path.name + ".data")
-
-
-class AtomicOutput:
-    """A staging folder beside ``final_path``; ``commit`` renames its files into place."""
-
-    def __init__(self, final_path: Path) -> None:
-        self.final_path = final_path
-        self.staging = final_path.parent / f".{final_path.name}.halfconv-{uuid.uuid4().hex[:8]}"
-        self.model_path = self.staging / final_path.name
-        self.data_name = data_file_for(final_path).name
-
-    def __enter__(self) -> AtomicOutput:
-        try:
-            self.staging.mkdir()
-        except OSError as error:
-            raise OutputError(f"cannot write to {self.final_path.parent}: {error.strerror}", "choose a writable directory with -o") from None
-        return self
-
-    def commit(self) -> Path | None:
-        """Move the staged files into place; returns the external data path, if any."""
-        staged_data = self.staging / self.data_name
-        final_data = data_file_for(self.final_path)
-        moved_data = False
-        if staged_data.exists() and staged_data.stat().st_size == 0:
-            # onnx-ir writes an empty data file when every tensor is under its size
-            # threshold; the model references nothing in it, so it is not kept.
-            staged_data.unlink()
-        if staged_data.exists():
-            os.replace(staged_data, final_data)
-            moved_data = True
-        elif final_data.exists():
-            # A stale data file of an earlier run would otherwise sit beside the new model.
-            final_data.unlink()
-        try:
-            os.replace(self.model_path, self.final_path)
-        except BaseException:
-            if moved_data:
-                final_data.unlink(missing_ok=True)
-            raise
-        return final_data if moved_data else None
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def save_model(model: ir.Model, output: AtomicOutput, use_external_data: bool) -> None:
-    try:
-        if use_external_data:
-            ir.save(model, output.model_path, external_data=output.data_name)
-        else:
-            ir.save(model, output.model_path)
-    except OSError as error:
-        raise OutputError(f"cannot write {output.final_path}: {error.strerror}", "check free disk space and permissions") from None
-    except ir.serde.SerdeError as error:
-        # The input parsed, but holds a field protobuf cannot write back (e.g. a name that is not UTF-8).
-        cause = error.__cause__ or error
-        raise InvalidModelError(
-            f"the model holds a value that cannot be written back: {type(cause).__name__}: {one_line(cause)}",
-            "the input is damaged; check it with onnx.checker or re-export it",
-        ) from None
-
-
-def save_for_runtime(model: ir.Model, path: Path, external: bool) -> bool:
-    """Write a model that halfconv runs itself (a numerics or search model) where ORT can load it.
-
-    Its weights go to ``PATH.data`` when the source had external data or when they pass
-    protobuf's limit (float32 copies of float16 weights take twice the bytes). Returns
-    whether they did.
-    """
-    external = external or tensor_bytes(model) > EXTERNAL_DATA_THRESHOLD_BYTES
-    if external:
-        ir.save(model, path, external_data=f"{path.name}.data")
-    else:
-        ir.save(model, path)
-    return external
-
-
-def tensor_bytes(model: ir.Model) -> int:
-    total = 0
-    for graph in all_graphs(model):
-        for value in graph.initializers.values():
-            if value.const_value is not None:
-                total += value.const_value.nbytes
-    return total
