@@ -231,13 +231,21 @@ print(json.dumps({"seconds": elapsed, "peak_rss_mib": peak_kib / 1024, "phases":
 """
 
 
+# An engine that runs longer than this is stopped, and its row says so.
+ENGINE_TIMEOUT_S = 600
+
+
 def run_engine(engine: str, source: Path, output: Path, keep_ops: str, validate: bool) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, engine, str(source), str(output), keep_ops, "1" if validate else "0"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _CHILD, engine, str(source), str(output), keep_ops, "1" if validate else "0"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=ENGINE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return {"seconds": float("nan"), "peak_rss_mib": float("nan"), "phases": {}, "timed_out": True}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -245,12 +253,15 @@ def report(title: str, rows: list[tuple[str, dict]]) -> None:
     print(f"\n{title}")
     print(f"  {'run':<44} {'wall s':>8} {'peak RSS MiB':>13}  phases (s)")
     for name, figures in rows:
+        if figures.get("timed_out"):
+            print(f"  {name:<44} did not finish within {ENGINE_TIMEOUT_S} s; stopped")
+            continue
         phases = ", ".join(f"{k} {v:.2f}" for k, v in figures["phases"].items())
         print(f"  {name:<44} {figures['seconds']:>8.2f} {figures['peak_rss_mib']:>13.0f}  {phases}")
     by_name = dict(rows)
     ours = by_name["halfconv --no-validate"]
     for name, figures in rows:
-        if name.startswith(("onnxconverter-common", "ONNX Runtime", "ModelOpt", "floor", "bound")):
+        if name.startswith(("onnxconverter-common", "ONNX Runtime", "ModelOpt", "floor", "bound")) and not figures.get("timed_out"):
             print(
                 f"  {name} / halfconv --no-validate: {figures['seconds'] / ours['seconds']:.2f}x the wall time, "
                 f"{figures['peak_rss_mib'] / ours['peak_rss_mib']:.2f}x the peak RSS"
@@ -300,14 +311,20 @@ def scaling_section(work: Path) -> None:
     """The chain at each size, --no-validate: halfconv, ORT's float16 tool and the floor, with microseconds per node."""
     print("\n(s) scaling: the chain at each size, --keep-op Softmax, no validation; microseconds per node in brackets")
     print(f"  {'nodes':>8} {'halfconv s':>16} {'ORT float16 s':>18} {'load+save s':>16} {'halfconv/floor':>15} {'ORT/halfconv':>13}")
+    phases: list[tuple[int, dict]] = []
     for count in SCALING_SIZES:
         chain = work / f"chain{count}.onnx"
         make_chain(chain, count)
-        ours = run_engine("halfconv", chain, work / "s.hc.onnx", "Softmax", False)["seconds"]
+        halfconv = run_engine("halfconv", chain, work / "s.hc.onnx", "Softmax", False)
+        ours = halfconv["seconds"]
         ort16 = run_engine("ort16", chain, work / "s.ort.onnx", "Softmax", False)["seconds"]
         floor = run_engine("copy", chain, work / "s.copy.onnx", "", False)["seconds"]
         cells = [f"{s:7.2f} [{s / count * 1e6:5.0f}]" for s in (ours, ort16, floor)]
         print(f"  {count:>8,} {cells[0]:>16} {cells[1]:>18} {cells[2]:>16} {ours / floor:>14.2f}x {ort16 / ours:>12.2f}x")
+        phases.append((count, halfconv["phases"]))
+    print("  halfconv's phases, microseconds per node:")
+    for count, figures in phases:
+        print(f"  {count:>8,} " + ", ".join(f"{k} {v / count * 1e6:.0f}" for k, v in figures.items()))
         for stale in work.glob("chain*.onnx"):
             stale.unlink()
 
