@@ -28,8 +28,12 @@ class FakeModel:
     description = "fake model"
     input_shape = (4,)
 
-    def __init__(self, factor: float) -> None:
+    def __init__(self, factor: float, compute_dtype: str = "float32") -> None:
         self.factor = factor
+        self.compute_dtype = compute_dtype
+
+    def float32_rebuild(self) -> FakeModel:
+        return FakeModel(2.0)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return (x * self.factor).astype(np.float32)
@@ -55,6 +59,21 @@ def test_export_validates_against_the_framework(tmp_path: Path, monkeypatch: pyt
     assert result.input_shape == (4,) and result.exporter == "fake exporter"
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert meta["halfconv.preprocess"] == '{"layout": "flat", "mean": [0.0], "scale": 0.00392156862745098, "std": [1.0]}'
+    assert meta["halfconv.export"] == '{"compute_dtype": "float32", "framework": "torch"}'
+
+
+def test_tolerance_fits_the_precision_the_model_computes_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """A 0.5% difference fails at float32's tolerance and passes at float16's, which also writes the baseline."""
+    source = tmp_path / "m.pt"
+    source.write_bytes(b"weights")
+    monkeypatch.setattr(_export, "_load", lambda path, framework, options: FakeModel(2.01, "float32"))
+    assert main(["export", str(source), "-o", str(tmp_path / "a.onnx")]) == 11
+    assert "(tolerance 0.0002 for a model that computes in float32)" in capfd.readouterr().err
+    monkeypatch.setattr(_export, "_load", lambda path, framework, options: FakeModel(2.01, "float16"))
+    result = export(source, ExportOptions(output=tmp_path / "b.onnx", fp32_baseline=True))
+    assert result.compute_dtype == "float16" and result.tolerance == pytest.approx(2.01 * 20 * 2**-11, rel=0.01)
+    assert result.baseline is not None and result.baseline.max_abs_diff == 0.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.fp32.onnx", "b.onnx", "m.pt"]
 
 
 def test_export_that_diverges_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:

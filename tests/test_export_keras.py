@@ -8,6 +8,7 @@ own ``predict``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -521,3 +522,107 @@ def test_every_built_in_activation_exports(tmp_path: Path) -> None:
         if not np.allclose(got[:, 4 * i : 4 * i + 4], expected[:, 4 * i : 4 * i + 4], rtol=1e-4, atol=TOLERANCE)
     ]
     assert wrong == []
+
+
+# -- a model trained under mixed precision -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_cnn(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small CNN fitted under the mixed_float16 policy, its softmax in float32 as Keras recommends."""
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                keras.layers.Conv2D(8, 3, activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(16, 3, activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(10),
+                keras.layers.Activation("softmax", dtype="float32"),
+            ]
+        )
+        images, labels = _images("mnist", data_dir)
+        # compile() wraps the optimizer in a LossScaleOptimizer under this policy.
+        _fit(model, images[..., None], labels)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    folder = tmp_path_factory.mktemp("mixed_cnn")
+    paths = {"keras": folder / "mixed.keras", "saved_model": folder / "mixed_saved_model"}
+    model.save(paths["keras"])
+    model.export(str(paths["saved_model"]), verbose=False)
+    return paths
+
+
+def _weight_types(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for tensor in onnx.load(str(path)).graph.initializer:
+        name = onnx.TensorProto.DataType.Name(tensor.data_type)
+        counts[name] = counts.get(name, 0) + int(np.prod(tensor.dims))
+    return counts
+
+
+def test_mixed_precision_model_exports_with_its_baseline(mixed_cnn: dict[str, Path], data_dir: Path, tmp_path: Path) -> None:
+    """The check fits the precision the model computes in, and --fp32-baseline writes its float32 rebuild."""
+    output = tmp_path / "mixed.onnx"
+    result = export(mixed_cnn["keras"], ExportOptions(output=output, dataset="mnist", data_dir=data_dir, fp32_baseline=True))
+    assert result.compute_dtype == "float16"
+    assert result.max_abs_diff <= result.tolerance
+    assert result.tolerance == pytest.approx(20 * 2**-11)  # softmax outputs: the largest magnitude is at most 1
+    assert result.baseline is not None and result.baseline.output_path == str(tmp_path / "mixed.fp32.onnx")
+    assert result.baseline.tolerance == pytest.approx(1e-4)
+    assert result.baseline.max_abs_diff <= result.baseline.tolerance
+    # tf2onnx folds the variables' Casts: the export stores the weights in float16; the baseline in float32.
+    assert _weight_types(output).get("FLOAT16", 0) > 0.9 * sum(_weight_types(output).values())
+    assert "FLOAT16" not in _weight_types(tmp_path / "mixed.fp32.onnx")
+    assert result.to_json_dict()["baseline"]["output_path"] == str(tmp_path / "mixed.fp32.onnx")
+
+
+def test_mixed_precision_saved_model_is_checked_at_float16_tolerance(mixed_cnn: dict[str, Path], data_dir: Path, tmp_path: Path) -> None:
+    result = export(mixed_cnn["saved_model"], ExportOptions(output=tmp_path / "m.onnx", dataset="mnist", data_dir=data_dir))
+    assert result.compute_dtype == "float16"
+    assert any("--fp32-baseline" in note for note in result.notes)
+    with pytest.raises(ExportError, match="cannot be rebuilt under the float32 policy"):
+        export(mixed_cnn["saved_model"], ExportOptions(output=tmp_path / "b.onnx", dataset="mnist", data_dir=data_dir, fp32_baseline=True))
+    assert not (tmp_path / "b.onnx").exists() and not (tmp_path / "b.fp32.onnx").exists()
+
+
+def test_float32_model_needs_no_baseline(mnist_mlp: tuple[keras.Model, dict[str, Path]], data_dir: Path, tmp_path: Path) -> None:
+    _, paths = mnist_mlp
+    result = export(paths["keras"], ExportOptions(output=tmp_path / "m.onnx", dataset="mnist", data_dir=data_dir, fp32_baseline=True))
+    assert (result.compute_dtype, result.baseline) == ("float32", None)
+    assert any("computes in float32 already" in note for note in result.notes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_convert_says_the_mixed_model_arrived_mixed(mixed_cnn: dict[str, Path], data_dir: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "mixed.onnx"
+    export(mixed_cnn["keras"], ExportOptions(output=exported, dataset="mnist", data_dir=data_dir))
+    done = subprocess.run(
+        [sys.executable, "-m", "halfconv", "convert", str(exported), "--json"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    weights = json.loads(done.stdout)["weights"]
+    assert weights["target_elements_before"] == _weight_types(exported)["FLOAT16"]
+    text = subprocess.run(
+        [sys.executable, "-m", "halfconv", "convert", str(exported), "--force"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"{weights['target_elements_before']:,} more were fp16 already (the model arrived mixed" in text
+
+
+def test_report_compares_the_mixed_model_with_its_float32_rebuild(mixed_cnn: dict[str, Path], data_dir: Path, tmp_path: Path) -> None:
+    from halfconv.evaluation import EvaluateOptions, evaluate
+
+    output = tmp_path / "mixed.onnx"
+    export(mixed_cnn["keras"], ExportOptions(output=output, dataset="mnist", data_dir=data_dir, fp32_baseline=True))
+    options = EvaluateOptions(dataset="mnist", data_dir=data_dir, limit=500, latency_batch_sizes=(8,), warmup=1, iters=2)
+    report = evaluate(output, dataclasses.replace(options, baseline=tmp_path / "mixed.fp32.onnx"))
+    assert report.comparison is not None
+    (note,) = [n for n in report.notes if "trained under mixed precision" in n]
+    assert "computes in float16" in note and "same trained weights in float32" in note
+    assert f"{report.comparison.accuracy_delta_pp:+.2f} pp" in note
+    alone = evaluate(output, options)
+    assert any("--fp32-baseline" in n for n in alone.notes)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnx.parser
+import onnx_ir
 import pytest
 from onnx import numpy_helper
 
@@ -810,3 +811,23 @@ def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path, capfd: pytest.Captur
     err = capfd.readouterr().err
     assert code == 4 and err.count("\n") == 1 and "Traceback" not in err, err
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_lenient_inference_leaves_weights_as_weights(tmp_path: Path) -> None:
+    """Big weights travel to ONNX's inference as inputs; afterwards none of them is still marked an input."""
+    weight = numpy_helper.from_array(np.ones((64, 64), np.float32), "w")  # 16 KiB: over the inline limit
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"]), onnx.helper.make_node("Relu", ["y"], ["z"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 64])],
+        [onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, ["N", 64])],
+        [weight],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8), str(path))
+    model = core.load_model(path).model
+    core.infer_shapes_leniently(model)
+    (value,) = model.graph.initializers.values()
+    assert not value.is_graph_input()
+    assert [v.name for v in model.graph.inputs] == ["x"]
+    assert model.graph.node(0).outputs[0].type == onnx_ir.TensorType(onnx_ir.DataType.FLOAT)

@@ -66,6 +66,17 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_line(result: ConversionResult) -> str:
+    stats = result.stats
+    line = f"  weights        {stats.converted_weight_share:.1%} of {stats.float_weight_elements:,} float32 elements now {result.target}"
+    if stats.arrived_mixed:
+        line += (
+            f"; {stats.target_weight_elements:,} more were {result.target} already "
+            "(the model arrived mixed, as a mixed-precision training exports it)"
+        )
+    return line
+
+
 def format_conversion(result: ConversionResult, *, explain: bool, calibration: CalibrationReport | None = None) -> str:
     stats = result.stats
     lines = [f"converted {result.input_path} -> {result.output_path} ({result.target}, engine {result.engine})"]
@@ -75,10 +86,7 @@ def format_conversion(result: ConversionResult, *, explain: bool, calibration: C
         f"  nodes          {stats.nodes_total} total: {stats.nodes_converted} converted, "
         f"{stats.nodes_kept_fp32} kept float32, {stats.nodes_without_float} without float tensors"
     )
-    lines.append(
-        f"  weights        {stats.converted_weight_share:.1%} of {stats.float_weight_elements:,} float32 "
-        f"elements now {result.target}"
-    )
+    lines.append(_weights_line(result))
     lines.append(f"  casts          {stats.casts_inserted} inserted, {stats.casts_removed} removed")
     lines.append(f"  range          {stats.clamped_values} values clamped, {stats.flushed_values} flushed to zero")
     for report in stats.range_reports[:10]:

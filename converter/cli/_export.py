@@ -24,6 +24,12 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
         help="record this dataset's preprocessing and validate on its test images",
     )
     add_export_options(parser)
+    parser.add_argument(
+        "--fp32-baseline",
+        action="store_true",
+        help="for a model that computes in float16 (Keras mixed_float16): also write OUTPUT's stem + .fp32.onnx, "
+        "the same weights rebuilt under the float32 policy, to evaluate the model against",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     add_data_dir_option(parser)
@@ -42,9 +48,14 @@ def _run_export(args: argparse.Namespace) -> int:
     print(f"  input          (N, {', '.join(map(str, result.input_shape))}) float32, batch axis dynamic")
     print(f"  preprocessing  {json.dumps(result.preprocessing, sort_keys=True)}")
     print(
-        f"  validation     max abs diff {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}) "
-        f"on {result.validation_samples} {result.validation_inputs}"
+        f"  validation     max abs diff {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}, "
+        f"the model computes in {result.compute_dtype}) on {result.validation_samples} {result.validation_inputs}"
     )
+    if result.baseline is not None:
+        print(
+            f"  fp32 baseline  {result.baseline.output_path}: the same weights under the float32 policy, "
+            f"max abs diff {result.baseline.max_abs_diff:.3g} (tolerance {result.baseline.tolerance:.3g})"
+        )
     for note in result.notes:
         print(f"  note           {note}")
     print(f"  time           {result.wall_time_s:.2f} s")

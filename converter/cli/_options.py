@@ -260,6 +260,7 @@ def export_options(args: argparse.Namespace) -> ExportOptions:
         torch_factory=args.torch_factory,
         trust_pickle=args.trust_pickle,
         data_dir=args.data_dir,
+        fp32_baseline=getattr(args, "fp32_baseline", False),
     )
 
 

@@ -61,6 +61,7 @@ def convert_with_occ(
     source_floats = {
         t.name: t for t in _initializers(original.graph) if t.data_type == onnx.TensorProto.FLOAT
     }
+    already_half = sum(int(np.prod(t.dims)) for t in _initializers(original.graph) if t.data_type == onnx.TensorProto.FLOAT16)
     converted = float16.convert_float_to_float16(
         original,
         keep_io_types=keep_io_types,
@@ -101,5 +102,6 @@ def convert_with_occ(
         notes=(
             "onnxconverter-common clips weights to [1e-7, 1e4] in magnitude; clipped values are counted as clamped",
         ),
+        target_weight_elements=already_half,
     )
     return converted, stats

@@ -79,6 +79,13 @@ class ConversionStats:
     range_reports: tuple[TensorRangeReport, ...]
     kept_nodes: tuple[KeptNode, ...]
     notes: tuple[str, ...]
+    # Weight elements the input stored in the target type already: a model trained under
+    # mixed precision (Keras mixed_float16) is exported with most of its weights in float16.
+    target_weight_elements: int = 0
+
+    @property
+    def arrived_mixed(self) -> bool:
+        return self.target_weight_elements > 0
 
     @property
     def converted_weight_share(self) -> float:
@@ -157,6 +164,7 @@ class ConversionResult:
                 "float_elements": stats.float_weight_elements,
                 "converted_elements": stats.converted_weight_elements,
                 "converted_share": round(stats.converted_weight_share, 6),
+                "target_elements_before": stats.target_weight_elements,
             },
             "casts_inserted": stats.casts_inserted,
             "casts_removed": stats.casts_removed,

@@ -31,7 +31,7 @@ from ._plan import value_kind
 from ._results import ConversionStats, MeasuredKeep
 from ._tensors import RangeRecorder
 from ._weight_ranges import weight_range_reasons
-from ._weights import WeightConverter
+from ._weights import WeightConverter, target_weight_elements
 
 TARGET_TYPES = {"fp16": ir.DataType.FLOAT16, "bf16": ir.DataType.BFLOAT16}
 
@@ -132,9 +132,11 @@ class _Rewriter:
         self.casts = CastPlacer(self.context, self.parent_graphs)
         self.notes: list[str] = []
         self.plan_s = 0.0
+        self.target_elements = 0
 
     def run(self) -> ConversionStats:
         graphs = all_graphs(self.model)
+        self.target_elements = target_weight_elements(graphs, self.options.target)
         self._lift_initializer_inputs()
         self._record_types(graphs)
         started = time.perf_counter()
@@ -257,4 +259,5 @@ class _Rewriter:
             range_reports=recorder.reports(),
             kept_nodes=tuple(plan.kept),
             notes=tuple(self.notes),
+            target_weight_elements=self.target_elements,
         )

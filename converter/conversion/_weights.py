@@ -24,6 +24,20 @@ from ._tensors import eager_cast_tensor, lazy_cast_tensor
 _FLOAT = ir.DataType.FLOAT
 
 
+def target_weight_elements(graphs: list[ir.Graph], target: ir.DataType) -> int:
+    """Weight elements (initializers and Constant tensors) the model stores in ``target`` already."""
+    total = 0
+    for graph in graphs:
+        for value in graph.initializers.values():
+            if value.const_value is not None and value.const_value.dtype == target:
+                total += value.const_value.size
+        for node in graph:
+            if node.op_type == "Constant" and node.domain == "" and "value" in node.attributes:
+                tensor = node.attributes["value"].as_tensor()
+                total += tensor.size if tensor.dtype == target else 0
+    return total
+
+
 class WeightConverter:
     def __init__(self, context: RewriteContext) -> None:
         self.context = context

@@ -12,6 +12,7 @@ __all__ = [
     "CUDA_PROVIDER",
     "CUDNN_CONV_ALGO_SEARCH",
     "DTYPE_ATTRIBUTES",
+    "EXPORT_KEY",
     "EXTERNAL_DATA_THRESHOLD_BYTES",
     "LARGEST_FINITE",
     "ORT_ERRORS",
@@ -86,7 +87,7 @@ from ._errors import ValidationFailedError as ValidationFailedError
 from ._gc import paused_gc
 from ._lazy import lazy_exports
 from ._limits import LARGEST_FINITE, SMALLEST_NORMAL, SMALLEST_SUBNORMAL
-from ._metadata import CALIBRATION_KEY, CONVERSION_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
+from ._metadata import CALIBRATION_KEY, CONVERSION_KEY, EXPORT_KEY, PREPROCESS_KEY, SOURCE_MODEL_KEY
 from ._paths import model_stem
 from ._providers import CPU_PROVIDER, CUDA_PROVIDER, PROVIDERS, ResolvedProvider
 from ._text import choices_text, format_magnitude, one_line

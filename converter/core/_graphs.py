@@ -125,7 +125,9 @@ def _large_weights_as_inputs(graph: ir.Graph) -> Iterator[None]:
     try:
         yield
     finally:
-        del graph.inputs[n_inputs:]
+        # One pop at a time: a slice deletion would leave each value marked as a graph input.
+        while len(graph.inputs) > n_inputs:
+            graph.inputs.pop()
         for value in moved:
             graph.initializers[value.name or ""] = value
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["conversion_facts", "converted_role", "precision", "sha256"]
+__all__ = ["conversion_facts", "converted_role", "mixed_training_note", "precision", "sha256"]
 
 import hashlib
 import json
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import onnx
 
-from ..core import CALIBRATION_KEY, CONVERSION_KEY, SOURCE_MODEL_KEY
-from ._results import CalibrationFacts, ConversionFacts, MeasuredNode, TrialFacts
+from ..core import CALIBRATION_KEY, CONVERSION_KEY, EXPORT_KEY, SOURCE_MODEL_KEY
+from ._results import CalibrationFacts, Comparison, ConversionFacts, MeasuredNode, TrialFacts
 
 _FLOAT_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
@@ -110,3 +110,34 @@ def converted_role(proto: onnx.ModelProto) -> str:
     if facts is not None and facts.target in ("fp16", "bf16"):
         return facts.target
     return "bf16" if precision(proto).startswith("bfloat16") else "fp16"
+
+
+def _trained_mixed(proto: onnx.ModelProto) -> str | None:
+    """The type an exported model computes in when it is not float32 (it was trained mixed); None otherwise."""
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    if CONVERSION_KEY in metadata or EXPORT_KEY not in metadata:
+        return None
+    try:
+        compute = json.loads(metadata[EXPORT_KEY])["compute_dtype"]
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None
+    return compute if compute in ("float16", "bfloat16") else None
+
+
+def mixed_training_note(proto: onnx.ModelProto, name: str, comparison: Comparison | None) -> str | None:
+    """What a report says of a model exported from mixed-precision training, with the change it measured."""
+    compute = _trained_mixed(proto)
+    if compute is None:
+        return None
+    text = (
+        f"{name} was exported from a model trained under mixed precision: it computes in {compute} "
+        f"and stores its weights as {precision(proto)}, with no halfconv conversion."
+    )
+    if comparison is None:
+        return text + " Pass the float32 rebuild of its weights (halfconv export --fp32-baseline) as --baseline to compare."
+    low, high = comparison.delta_ci95_pp
+    return text + (
+        " The baseline holds the same trained weights in float32. Mixed precision at training time is meant to "
+        f"reach float32's accuracy; here the change is {comparison.accuracy_delta_pp:+.2f} pp "
+        f"(95% interval {low:+.2f} to {high:+.2f} pp)."
+    )

@@ -28,7 +28,7 @@ from ..core import (
 from ..datasets import Dataset, load_dataset
 from ..numerics import emulated_copy, native_label, numerics_label
 from . import _measure, _preprocess
-from ._facts import conversion_facts, converted_role, precision, sha256
+from ._facts import conversion_facts, converted_role, mixed_training_note, precision, sha256
 from ._options import EvaluateOptions
 from ._results import DatasetInfo, EvaluationReport, ModelEvaluation, Preprocessing, ProviderInfo
 
@@ -287,6 +287,9 @@ def evaluate(model_path: str | Path, options: EvaluateOptions, *, test_set: Data
                 "the two models were fed differently: "
                 + "; ".join(f"{m.evaluation.role}: {m.plan.layout}, {m.plan.input_dtype}" for m in measured)
             )
+    mixed = mixed_training_note(candidates[-1].proto, candidates[-1].path.name, comparison)
+    if mixed is not None:
+        notes.append(mixed)
     return EvaluationReport(
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         tool_versions=_tool_versions(),

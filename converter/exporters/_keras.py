@@ -52,6 +52,7 @@ class KerasModel:
         self._model = model
         self.description = description
         self.input_shape: tuple[int, ...] | None = None
+        self.compute_dtype = _compute_dtype(model)
         inputs = _model_tensors(model, "inputs")
         outputs = _model_tensors(model, "outputs")
         if inputs is not None and len(inputs) != 1:
@@ -70,6 +71,23 @@ class KerasModel:
     def run(self, x: np.ndarray) -> np.ndarray:
         return run_batched(lambda batch: self._model(batch, training=False), x)
 
+    def float32_rebuild(self) -> KerasModel:
+        """Every layer cloned under the float32 policy, with this model's weights.
+
+        A mixed_float16 model keeps its variables in float32 and only computes in float16,
+        so the rebuild holds exactly the trained weights and computes them in float32.
+        """
+        try:
+            with quiet(), on_cpu():
+                rebuilt = keras.models.clone_model(self._model, clone_function=_float32_layer)
+                rebuilt.set_weights(self._model.get_weights())
+        except Exception as error:  # Keras raises anything for a layer that does not clone
+            raise ExportError(
+                f"cannot rebuild the Keras model under the float32 policy: {one_line(error)}",
+                "rebuild it yourself with keras.mixed_precision.set_global_policy('float32') and load the weights",
+            ) from None
+        return KerasModel(rebuilt, f"{self.description}, rebuilt under the float32 policy")
+
     def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
         check_opset(opset)
         spec = tf.TensorSpec(shape=(None, *input_shape), dtype=tf.float32, name=INPUT_NAME)
@@ -84,6 +102,23 @@ class KerasModel:
         if policy != "float32":
             notes.append(f"the model's dtype policy is {policy}; its ONNX export computes in that precision")
         return f"keras {keras.__version__} Model.export(format='onnx') via tf2onnx {tf2onnx.__version__}, opset {opset}", notes
+
+
+def _compute_dtype(model: Any) -> str:
+    """The narrowest float type that any layer computes in: float16, bfloat16 or float32."""
+    found: set[str] = set()
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        found.add(str(getattr(getattr(layer, "dtype_policy", None), "compute_dtype", "float32")))
+        pending.extend(getattr(layer, "layers", ()) if layer is model or isinstance(layer, keras.Model) else ())
+    return next((name for name in ("float16", "bfloat16") if name in found), "float32")
+
+
+def _float32_layer(layer: Any) -> Any:
+    config = layer.get_config()
+    config["dtype"] = "float32"
+    return layer.__class__.from_config(config)
 
 
 def _model_tensors(model: Any, attribute: str) -> list[Any] | None:

@@ -34,6 +34,9 @@ class ExportOptions:
     trust_pickle: bool = False  # allow loading a fully pickled nn.Module (can execute code)
     force: bool = False
     data_dir: Path | None = None
+    # Also write OUTPUT's stem + .fp32.onnx: the model rebuilt under the float32 policy with the
+    # same weights, the baseline of a model that computes in float16 (Keras mixed_float16).
+    fp32_baseline: bool = False
 
     def check(self) -> None:
         if self.framework is not None and self.framework not in FRAMEWORKS:

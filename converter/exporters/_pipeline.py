@@ -23,16 +23,30 @@ import numpy as np
 import onnx
 
 from .. import core
-from ..core import PREPROCESS_KEY, ExportError, HalfconvError, InputNotFoundError, MissingDependencyError, UsageError, one_line
+from ..core import (
+    EXPORT_KEY,
+    PREPROCESS_KEY,
+    ExportError,
+    HalfconvError,
+    InputNotFoundError,
+    MissingDependencyError,
+    UsageError,
+    one_line,
+)
 from ._options import DATASET_IMAGE_SHAPES, ExportOptions
-from ._results import ExportResult
+from ._results import BaselineExport, ExportResult
 
 if TYPE_CHECKING:
     from ..datasets import Dataset
 
 # The ONNX model must reproduce the framework's outputs to within this share of the
-# largest output magnitude (float32 exporters agree to about 1e-6).
+# largest output magnitude. Float32 exporters agree to about 1e-6. A model that computes
+# in float16 or bfloat16 (a Keras mixed_float16 policy) is exported computing in that type
+# too; both sides round every value, in different orders, so they may differ by a few
+# units of roundoff per layer: the bound is 20 units of roundoff of the type (2**-11 for
+# float16, 2**-8 for bfloat16), which is 0.98% and 7.8%.
 RELATIVE_TOLERANCE = 1e-4
+COMPUTE_TOLERANCES = {"float32": RELATIVE_TOLERANCE, "float16": 20 * 2.0**-11, "bfloat16": 20 * 2.0**-8}
 VALIDATION_SAMPLES = 64
 
 
@@ -42,8 +56,13 @@ class FrameworkModel(Protocol):
     framework: str
     description: str  # e.g. "Keras 3 .keras file", "TorchScript archive"
     input_shape: tuple[int, ...] | None  # per-sample shape the model declares, if it does
+    compute_dtype: str  # float32, float16 or bfloat16: the narrowest type a layer computes in
 
     def run(self, x: np.ndarray) -> np.ndarray: ...
+
+    def float32_rebuild(self) -> FrameworkModel:
+        """The same weights computing in float32 (only called when compute_dtype is not float32)."""
+        ...
 
     def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
         """Write the ONNX model with a dynamic batch axis; returns (exporter, notes)."""
@@ -228,20 +247,19 @@ def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset 
     x = _model_inputs(images, input_shape, meta)
     reference = _reference_outputs(model, x)
 
+    baseline_output = output.with_name(output.stem + ".fp32.onnx")
+    if options.fp32_baseline and model.compute_dtype != "float32":
+        core.check_output_path(model_path, baseline_output, options.force, ())
     with core.AtomicOutput(output) as staged:
-        exporter, notes = model.export(staged.model_path, input_shape, options.opset)
-        proto = onnx.load(str(staged.model_path))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = PREPROCESS_KEY, json.dumps(meta, sort_keys=True)
-        onnx.save(proto, str(staged.model_path))
-        max_abs = _validate(staged.model_path, x, reference)
-        tolerance = RELATIVE_TOLERANCE * max(1.0, float(np.abs(reference).max()))
-        if not max_abs <= tolerance:
-            raise ExportError(
-                f"the ONNX export differs from the {framework} model by up to {max_abs:.3g} (tolerance {tolerance:.3g})",
-                "the exporter mistranslated an op; try another --opset",
-            )
+        exporter, notes, max_abs, tolerance = _export_checked(model, staged.model_path, input_shape, options.opset, meta, x, reference)
+        baseline = None
+        if options.fp32_baseline and model.compute_dtype == "float32":
+            notes.append("--fp32-baseline: the model computes in float32 already, so its export is the baseline")
+        elif options.fp32_baseline:
+            baseline = _export_baseline(model, baseline_output, input_shape, options.opset, meta, x)
         staged.commit()
+    if model.compute_dtype != "float32" and baseline is None:
+        notes.append(f"the model computes in {model.compute_dtype}: --fp32-baseline also writes its float32 rebuild")
     return ExportResult(
         input_path=str(model_path),
         output_path=str(output),
@@ -257,7 +275,49 @@ def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset 
         tolerance=tolerance,
         notes=tuple(notes),
         wall_time_s=time.perf_counter() - started,
+        compute_dtype=model.compute_dtype,
+        baseline=baseline,
     )
+
+
+def _export_checked(
+    model: FrameworkModel,
+    path: Path,
+    input_shape: tuple[int, ...],
+    opset: int,
+    meta: dict[str, Any],
+    x: np.ndarray,
+    reference: np.ndarray,
+) -> tuple[str, list[str], float, float]:
+    """Export to ``path`` with the preprocessing recorded; (exporter, notes, max abs diff, tolerance)."""
+    exporter, notes = model.export(path, input_shape, opset)
+    proto = onnx.load(str(path))
+    facts = {"framework": model.framework, "compute_dtype": model.compute_dtype}
+    for key, value in ((PREPROCESS_KEY, meta), (EXPORT_KEY, facts)):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value, sort_keys=True)
+    onnx.save(proto, str(path))
+    max_abs = _validate(path, x, reference)
+    relative = COMPUTE_TOLERANCES.get(model.compute_dtype, RELATIVE_TOLERANCE)
+    tolerance = relative * max(1.0, float(np.abs(reference).max()))
+    if not max_abs <= tolerance:
+        raise ExportError(
+            f"the ONNX export differs from the {model.framework} model by up to {max_abs:.3g} "
+            f"(tolerance {tolerance:.3g} for a model that computes in {model.compute_dtype})",
+            "the exporter mistranslated an op; try another --opset",
+        )
+    return exporter, list(notes), max_abs, tolerance
+
+
+def _export_baseline(
+    model: FrameworkModel, output: Path, input_shape: tuple[int, ...], opset: int, meta: dict[str, Any], x: np.ndarray
+) -> BaselineExport:
+    """The float32 rebuild of ``model``, exported and checked at float32's tolerance, then committed."""
+    rebuilt = model.float32_rebuild()
+    with core.AtomicOutput(output) as staged:
+        _, _, max_abs, tolerance = _export_checked(rebuilt, staged.model_path, input_shape, opset, meta, x, _reference_outputs(rebuilt, x))
+        staged.commit()
+    return BaselineExport(str(output), max_abs, tolerance)
 
 
 def _reference_outputs(model: FrameworkModel, x: np.ndarray) -> np.ndarray:

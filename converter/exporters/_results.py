@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["ExportResult"]
+__all__ = ["BaselineExport", "ExportResult"]
 
 import dataclasses
 from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineExport:
+    """The float32 rebuild of a model that computes in float16, exported beside it."""
+
+    output_path: str
+    max_abs_diff: float
+    tolerance: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +33,8 @@ class ExportResult:
     tolerance: float
     notes: tuple[str, ...]
     wall_time_s: float
+    compute_dtype: str = "float32"  # what the framework model computes in; it sets the tolerance
+    baseline: BaselineExport | None = None  # with --fp32-baseline, for a model that is not float32
 
     def to_json_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -28,9 +28,10 @@ class SavedModel:
 
     def __init__(self, path: Path, loaded: Any) -> None:
         self._loaded = loaded  # keeps the variables alive while the functions are used
-        call, spec, endpoint = _endpoint(path, loaded)
+        call, spec, endpoint, function = _endpoint(path, loaded)
         self._call = call
         self._endpoint = endpoint
+        self.compute_dtype = _compute_dtype(function)
         if spec.dtype != tf.float32:
             raise ExportError(
                 f"the SavedModel's {endpoint} takes {spec.dtype.name}, not float32",
@@ -47,6 +48,12 @@ class SavedModel:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return support.run_batched(self._call, x)
+
+    def float32_rebuild(self) -> SavedModel:
+        raise ExportError(
+            "a SavedModel holds traced functions, not layers, so it cannot be rebuilt under the float32 policy",
+            "export the .keras model with --fp32-baseline instead",
+        )
 
     def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
         support.check_opset(opset)
@@ -66,6 +73,20 @@ class SavedModel:
         return f"tf2onnx {tf2onnx.__version__} convert.from_function, opset {opset}", [f"exported the SavedModel's {self._endpoint}"]
 
 
+def _compute_dtype(function: Any) -> str:
+    """float16 or bfloat16 when an op of the endpoint (or of a function it calls) is typed so."""
+    graph = getattr(function, "graph", None)
+    if graph is None:
+        return "float32"
+    definition = graph.as_graph_def()
+    nodes = [*definition.node, *(node for function in definition.library.function for node in function.node_def)]
+    types = {value.type for node in nodes for value in node.attr.values()}
+    for name, dtype in (("float16", tf.float16), ("bfloat16", tf.bfloat16)):
+        if dtype.as_datatype_enum in types:
+            return name
+    return "float32"
+
+
 def _patch_tf2onnx_for_numpy2() -> None:
     # tf2onnx 1.17 still calls numpy APIs that numpy 2 removed; Keras ships the fix that
     # its own ONNX export applies, so SavedModels get the same one.
@@ -76,8 +97,8 @@ def _patch_tf2onnx_for_numpy2() -> None:
     patch_tf2onnx()
 
 
-def _endpoint(path: Path, loaded: Any) -> tuple[Callable[[Any], Any], Any, str]:
-    """The function to call, its input spec, and its name for messages."""
+def _endpoint(path: Path, loaded: Any) -> tuple[Callable[[Any], Any], Any, str, Any]:
+    """The function to call, its input spec, its name for messages, and the traced function it calls."""
     signatures = getattr(loaded, "signatures", {})
     signature = signatures.get("serving_default") if signatures else None
     if signature is not None:
@@ -94,7 +115,7 @@ def _endpoint(path: Path, loaded: Any) -> tuple[Callable[[Any], Any], Any, str]:
                 "halfconv exports classifiers with one output",
             )
         ((name, spec),) = kwargs.items()
-        return (lambda x: signature(**{name: x})), spec, "serving_default signature"
+        return (lambda x: signature(**{name: x})), spec, "serving_default signature", signature
     serve = getattr(loaded, "serve", None)
     functions = list(getattr(serve, "concrete_functions", ()) or ())
     if len(functions) == 1:
@@ -103,7 +124,7 @@ def _endpoint(path: Path, loaded: Any) -> tuple[Callable[[Any], Any], Any, str]:
         flat = tf.nest.flatten((args, kwargs))
         if len(flat) != 1 or kwargs:
             raise ExportError(f"the SavedModel's serve endpoint takes {len(flat)} inputs", "halfconv exports classifiers with one input")
-        return (lambda x: function(x)), flat[0], "serve endpoint"
+        return (lambda x: function(x)), flat[0], "serve endpoint", function
     raise ExportError(
         f"the SavedModel {path} has no serving_default signature and no serve endpoint with one traced function",
         "save it with keras Model.export(dir), or tf.saved_model.save(obj, dir, signatures=...)",

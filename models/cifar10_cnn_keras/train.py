@@ -19,6 +19,13 @@ it). ``--holdout N`` keeps the last N training images out of training and report
 on them per epoch, for choosing hyper-parameters without the test split (nothing is
 written then). Export and evaluation are separate steps (``halfconv export
 models/cifar10_cnn_keras/model.keras --dataset cifar10 ...``).
+
+``--mixed`` trains the same network under Keras' ``mixed_float16`` policy, as
+``models/cifar10_cnn_keras_mixed/train.py`` does: every layer computes in float16 and keeps
+its variables in float32, a final ``Activation("softmax", dtype="float32")`` layer gives
+float32 probabilities as Keras recommends (the loss then takes probabilities, not
+logits), and the optimizer is a ``LossScaleOptimizer`` around Adam, which scales the loss
+up before the gradients are taken and skips a step whose gradients overflowed.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ from halfconv import (
 HERE = Path(__file__).resolve().parent
 
 
-def build_model(keras):  # type: ignore[no-untyped-def]
+def build_model(keras, mixed: bool = False):  # type: ignore[no-untyped-def]
     layers = keras.layers
+    output = [layers.Activation("softmax", dtype="float32", name="probabilities")] if mixed else []
     return keras.Sequential(
         [
             keras.Input(shape=(32, 32, 3), name="image"),
@@ -57,8 +65,9 @@ def build_model(keras):  # type: ignore[no-untyped-def]
             layers.Flatten(name="flatten"),
             layers.Dense(64, activation="relu", name="hidden"),
             layers.Dense(10, name="logits"),
+            *output,
         ],
-        name="cifar10_cnn_keras",
+        name="cifar10_cnn_keras_mixed" if mixed else "cifar10_cnn_keras",
     )
 
 
@@ -70,6 +79,7 @@ def main() -> None:
     parser.add_argument("--no-flip", action="store_true", help="train without random horizontal flips")
     parser.add_argument("--holdout", type=int, default=0, help="hold the last N training images out (nothing is written)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--mixed", action="store_true", help="train under the mixed_float16 policy, with loss scaling")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
@@ -90,12 +100,15 @@ def main() -> None:
     if args.holdout:
         x, y, validation = x[: -args.holdout], y[: -args.holdout], (x[-args.holdout :], y[-args.holdout :])
 
-    model = build_model(keras)
+    if args.mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    model = build_model(keras, args.mixed)
     steps_per_epoch = (len(y) + args.batch_size - 1) // args.batch_size
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps_per_epoch)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.LossScaleOptimizer(optimizer) if args.mixed else optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not args.mixed),
         metrics=["accuracy"],
     )
 
@@ -134,6 +147,9 @@ def main() -> None:
     log["tensorflow"] = tf.__version__
     log["keras"] = keras.__version__
     log["parameters"] = int(model.count_params())
+    log["dtype_policy"] = model.dtype_policy.name
+    if args.mixed:
+        log["loss_scale_at_end"] = float(keras.ops.convert_to_numpy(model.optimizer.scale_loss(1.0)))
     if args.holdout:
         print("holdout run: nothing written", flush=True)
         return

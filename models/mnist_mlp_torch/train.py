@@ -11,31 +11,45 @@ epoch the test split is read once, to record ``test_accuracy_native`` in the log
 model selection or early stopping is done on it). Export and evaluation are separate
 steps: ``halfconv export models/mnist_mlp_torch/model.pt --torch-factory
 models/mnist_mlp_torch/model.py:make_model --dataset mnist ...``.
+
+``--amp`` trains the same model with automatic mixed precision, as
+``models/mnist_mlp_torch_amp/train.py`` does: the forward pass and the loss run under
+``torch.autocast``, and ``torch.amp.GradScaler`` scales the loss before the backward pass
+and unscales the gradients before each step. On the CPU, autocast computes in bfloat16
+(float16 autocast is for GPUs); the parameters, the optimizer state and the saved
+state_dict stay float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from model import make_model  # noqa: E402
+from halfconv import cpu_model, load_dataset
 
-from halfconv import (  # noqa: E402
-    cpu_model,
-    load_dataset,
-)
+HERE = Path(__file__).resolve().parent
+
+
+def load_factory(spec: str) -> Callable[[], nn.Module]:
+    """``path/to/model.py:function``, as ``halfconv export --torch-factory`` takes it."""
+    path, _, name = spec.rpartition(":")
+    module_spec = importlib.util.spec_from_file_location(f"factory_{Path(path).parent.name}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, name)  # type: ignore[no-any-return]
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -59,6 +73,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--factory", default=f"{HERE / 'model.py'}:make_model", help="the model to train, as PATH.py:FUNCTION")
+    parser.add_argument("--amp", action="store_true", help="train with torch.autocast (bfloat16 on the CPU) and a GradScaler")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
@@ -71,11 +87,12 @@ def main() -> None:
     images = to_tensor(data.images)
     labels = torch.from_numpy(data.labels)
 
-    model = make_model()
+    model = load_factory(args.factory)()
     steps_per_epoch = (len(labels) + args.batch_size - 1) // args.batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler("cpu", enabled=args.amp)
     log: dict[str, object] = {"epochs": [], "args": {k: str(v) for k, v in vars(args).items()}}
     load_at_start = os.getloadavg()[0]  # other jobs sharing the CPU slow the wall time down
     started = time.perf_counter()
@@ -86,11 +103,13 @@ def main() -> None:
         for step in range(steps_per_epoch):
             idx = order[step * args.batch_size : (step + 1) * args.batch_size]
             x, y = images[idx], labels[idx]
-            logits = model(x)
-            loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.amp):
+                logits = model(x)
+                loss = loss_fn(logits, y)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)  # unscales the gradients first; skips a step whose gradients overflowed
+            scaler.update()
             schedule.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
@@ -109,6 +128,8 @@ def main() -> None:
     }
     log["train_files"] = [dataclasses.asdict(f) for f in data.files]
     log["torch"] = torch.__version__
+    if args.amp:
+        log["amp"] = {"autocast_dtype": "bfloat16", "grad_scale_at_end": float(scaler.get_scale())}
     model.eval()
     torch.save(model.state_dict(), args.out / "model.pt")
 
