@@ -86,7 +86,7 @@ def convert(
     size_before = core.model_size_bytes(input_path, loaded.external_files)
 
     with core.AtomicOutput(output_path) as staged:
-        stats = _run_engine(loaded, options, measured, staged, phases, metadata or {})
+        stats = _run_engine(_Job(loaded, options, measured, staged, phases, metadata or {}))
         validate_started = time.perf_counter()
         validation = _validate(input_path, staged.model_path, options, validation_inputs)
         phases["validate_s"] = time.perf_counter() - validate_started
@@ -110,29 +110,32 @@ def convert(
     )
 
 
-def _run_engine(
-    loaded: core.LoadedModel,
-    options: ConvertOptions,
-    measured: tuple[MeasuredKeep, ...],
-    staged: core.AtomicOutput,
-    phases: dict[str, float | None],
-    metadata: dict[str, str],
-) -> ConversionStats:
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One conversion as the engines take it: the loaded input, what to do, and where to write."""
+
+    loaded: core.LoadedModel
+    options: ConvertOptions
+    measured: tuple[MeasuredKeep, ...]
+    staged: core.AtomicOutput
+    phases: dict[str, float | None]  # filled in with each phase's seconds
+    metadata: dict[str, str]
+
+
+def _run_engine(job: _Job) -> ConversionStats:
     """Convert and write the staged model; a failure blames the input when the input is at fault."""
     try:
         with core.paused_gc():
-            if options.engine == "halfconv":
-                return _convert_halfconv(loaded, options, measured, staged, phases, metadata)
-            return _convert_occ(loaded, options, staged, phases, metadata)
+            return _convert_halfconv(job) if job.options.engine == "halfconv" else _convert_occ(job)
     except (NothingToConvertError, ConversionError):
         # An invalid input (unknown op, dangling input) keeps every node float32 or
         # breaks onnxconverter-common: blame the input, as after a failed validation.
-        core.check_input_model(loaded.path)
+        core.check_input_model(job.loaded.path)
         raise
     except Exception:
         # The engine relies on a well-formed graph (an If whose branches give its
         # outputs): a malformed input is named as such; anything else is a bug.
-        core.check_input_model(loaded.path, full=True)
+        core.check_input_model(job.loaded.path, full=True)
         raise
 
 
@@ -228,18 +231,12 @@ def _kept_summary(kept: tuple[KeptNode, ...]) -> str:
     return "; ".join(parts)
 
 
-def _convert_halfconv(
-    loaded: core.LoadedModel,
-    options: ConvertOptions,
-    measured: tuple[MeasuredKeep, ...],
-    staged: core.AtomicOutput,
-    phases: dict[str, float | None],
-    metadata: dict[str, str],
-) -> ConversionStats:
+def _convert_halfconv(job: _Job) -> ConversionStats:
+    loaded, options, staged, phases = job.loaded, job.options, job.staged, job.phases
     started = time.perf_counter()
     ensure_element_types(loaded.model)
     phases["infer_s"] = time.perf_counter() - started
-    stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, measured), phases)
+    stats, recorder = convert_in_place(loaded.model, EngineOptions.of(options, job.measured), phases)
     if stats.nodes_converted == 0 and stats.converted_weight_elements == 0:
         raise NothingToConvertError(
             f"every float32 node of {loaded.path} stays float32 ({_kept_summary(stats.kept_nodes)})",
@@ -249,7 +246,7 @@ def _convert_halfconv(
     loaded.model.metadata_props.update(
         provenance(loaded.path, staged.final_path, stats, options.target, options.engine)
     )
-    loaded.model.metadata_props.update(metadata)
+    loaded.model.metadata_props.update(job.metadata)
     ir_note = lower_ir(loaded.model)
     use_external = bool(loaded.external_files) or (
         core.tensor_bytes(loaded.model) > core.EXTERNAL_DATA_THRESHOLD_BYTES
@@ -267,13 +264,8 @@ def _convert_halfconv(
     )
 
 
-def _convert_occ(
-    loaded: core.LoadedModel,
-    options: ConvertOptions,
-    staged: core.AtomicOutput,
-    phases: dict[str, float | None],
-    metadata: dict[str, str],
-) -> ConversionStats:
+def _convert_occ(job: _Job) -> ConversionStats:
+    loaded, options, staged, phases = job.loaded, job.options, job.staged, job.phases
     from ._occ import convert_with_occ
 
     started = time.perf_counter()
@@ -289,7 +281,7 @@ def _convert_occ(
             f"onnxconverter-common failed: {type(error).__name__}: {one_line(error)}",
             "try --engine halfconv",
         ) from None
-    recorded = {**provenance(loaded.path, staged.final_path, stats, options.target, options.engine), **metadata}
+    recorded = {**provenance(loaded.path, staged.final_path, stats, options.target, options.engine), **job.metadata}
     for key, value in recorded.items():
         entry = next((p for p in proto.metadata_props if p.key == key), None) or proto.metadata_props.add()
         entry.key, entry.value = key, value
