@@ -68,12 +68,12 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 def _weights_line(result: ConversionResult) -> str:
     stats = result.stats
+    mixed = "(the model arrived mixed, as a mixed-precision training exports it)"
+    if stats.arrived_mixed and stats.float_weight_elements == 0:
+        return f"  weights        no float32 weights; all {stats.target_weight_elements:,} were {result.target} already {mixed}"
     line = f"  weights        {stats.converted_weight_share:.1%} of {stats.float_weight_elements:,} float32 elements now {result.target}"
     if stats.arrived_mixed:
-        line += (
-            f"; {stats.target_weight_elements:,} more were {result.target} already "
-            "(the model arrived mixed, as a mixed-precision training exports it)"
-        )
+        line += f"; {stats.target_weight_elements:,} more were {result.target} already {mixed}"
     return line
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_LATENCY_BATCH_SIZES",
     "LAYOUTS",
+    "MIXED_TRAINING_MARK",
     "REPORT_SCHEMA_VERSION",
     "CalibrationFacts",
     "Comparison",
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 from ..core import lazy_exports
 from ._options import DEFAULT_LATENCY_BATCH_SIZES, LAYOUTS, EvaluateOptions
 from ._results import (
+    MIXED_TRAINING_MARK,
     REPORT_SCHEMA_VERSION,
     CalibrationFacts,
     Comparison,

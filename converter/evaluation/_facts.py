@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 
 from ..core import CALIBRATION_KEY, CONVERSION_KEY, EXPORT_KEY, SOURCE_MODEL_KEY
-from ._results import CalibrationFacts, Comparison, ConversionFacts, MeasuredNode, TrialFacts
+from ._results import MIXED_TRAINING_MARK, CalibrationFacts, Comparison, ConversionFacts, MeasuredNode, TrialFacts
 
 _FLOAT_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
@@ -130,14 +130,15 @@ def mixed_training_note(proto: onnx.ModelProto, name: str, comparison: Compariso
     if compute is None:
         return None
     text = (
-        f"{name} was exported from a model trained under mixed precision: it computes in {compute} "
+        f"{name} was exported from a model {MIXED_TRAINING_MARK}: it computes in {compute} "
         f"and stores its weights as {precision(proto)}, with no halfconv conversion."
     )
     if comparison is None:
         return text + " Pass the float32 rebuild of its weights (halfconv export --fp32-baseline) as --baseline to compare."
     low, high = comparison.delta_ci95_pp
     return text + (
-        " The baseline holds the same trained weights in float32. Mixed precision at training time is meant to "
-        f"reach float32's accuracy; here the change is {comparison.accuracy_delta_pp:+.2f} pp "
+        " The baseline holds the same trained weights in float32. Mixed precision at training time gives the "
+        "accuracy of float32 training; this comparison checks what the exported model computes: in "
+        f"{compute}, the weights change the accuracy by {comparison.accuracy_delta_pp:+.2f} pp against float32 "
         f"(95% interval {low:+.2f} to {high:+.2f} pp)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "MIXED_TRAINING_MARK",
     "REPORT_SCHEMA_VERSION",
     "CalibrationFacts",
     "Comparison",
@@ -24,6 +25,11 @@ from ..core import Placement
 from ..datasets import FileDigest
 
 REPORT_SCHEMA_VERSION = 1
+
+
+# The words by which a report note says a model arrived from mixed-precision training; the
+# report lifts that note into its summary.
+MIXED_TRAINING_MARK = "trained under mixed precision"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,6 +119,15 @@ def quiet() -> Iterator[None]:
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
+    # Some of tf2onnx's rewriters warn through logging.warning() itself (mixed-precision models
+    # reach its Gemm rewriter): on a root logger without handlers that would install one for
+    # good. A handler held for the block, and the root's level, keep them quiet and the process as it was.
+    root = logging.getLogger()
+    root_level, placeholder = root.level, logging.NullHandler()
+    root.addHandler(placeholder)
+    root.setLevel(logging.ERROR)
+    loggers.append(root)
+    levels.append(root_level)
     try:
         with warnings.catch_warnings():
             # Keras' tf2onnx numpy-2 patch probes np.object, which numpy 2 warns about.
@@ -128,6 +137,7 @@ def quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+        root.removeHandler(placeholder)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ __all__ = ["Bullets", "Code", "Section", "Table", "key_figures", "report_warning
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..evaluation import Comparison, EvaluationReport, ModelEvaluation
+from ..evaluation import MIXED_TRAINING_MARK, Comparison, EvaluationReport, ModelEvaluation
 from ..numerics import NOT_ROUNDED
 from ._blocks import Block, Bullets, Code, Section, Table
 from ._format import (
@@ -93,6 +93,7 @@ def _summary(report: EvaluationReport) -> str:
         )
         if fp16.numerics:
             text += f" Its accuracy figures: {fp16.numerics}."
+        text += "".join(f" {note}" for note in report.notes if MIXED_TRAINING_MARK in note)
         for batch, ratio in comparison.latency_ratio[:1]:
             slow, fast = latency_point(fp32, batch), latency_point(fp16, batch)
             if slow is not None and fast is not None:
