@@ -57,12 +57,10 @@ class FrameworkModel(Protocol):
     description: str  # e.g. "Keras 3 .keras file", "TorchScript archive"
     input_shape: tuple[int, ...] | None  # per-sample shape the model declares, if it does
     compute_dtype: str  # float32, float16 or bfloat16: the narrowest type a layer computes in
+    # A back end whose models can compute in float16 also has ``float32_rebuild() ->
+    # FrameworkModel``: the same weights computing in float32 (Keras; a SavedModel refuses).
 
     def run(self, x: np.ndarray) -> np.ndarray: ...
-
-    def float32_rebuild(self) -> FrameworkModel:
-        """The same weights computing in float32 (only called when compute_dtype is not float32)."""
-        ...
 
     def export(self, path: Path, input_shape: tuple[int, ...], opset: int) -> tuple[str, list[str]]:
         """Write the ONNX model with a dynamic batch axis; returns (exporter, notes)."""
@@ -259,7 +257,9 @@ def export(model_path: str | Path, options: ExportOptions, *, test_set: Dataset 
             baseline = _export_baseline(model, baseline_output, input_shape, options.opset, meta, x)
         staged.commit()
     if model.compute_dtype != "float32" and baseline is None:
-        notes.append(f"the model computes in {model.compute_dtype}: --fp32-baseline also writes its float32 rebuild")
+        notes.append(
+            f"the model computes in {model.compute_dtype}: --fp32-baseline on its .keras file also writes its float32 rebuild"
+        )
     return ExportResult(
         input_path=str(model_path),
         output_path=str(output),
@@ -313,7 +313,10 @@ def _export_baseline(
     model: FrameworkModel, output: Path, input_shape: tuple[int, ...], opset: int, meta: dict[str, Any], x: np.ndarray
 ) -> BaselineExport:
     """The float32 rebuild of ``model``, exported and checked at float32's tolerance, then committed."""
-    rebuilt = model.float32_rebuild()
+    rebuild = getattr(model, "float32_rebuild", None)
+    if rebuild is None:
+        raise ExportError(f"a {model.description} cannot be rebuilt to compute in float32", "export the model's float32 version")
+    rebuilt: FrameworkModel = rebuild()
     with core.AtomicOutput(output) as staged:
         _, _, max_abs, tolerance = _export_checked(rebuilt, staged.model_path, input_shape, opset, meta, x, _reference_outputs(rebuilt, x))
         staged.commit()

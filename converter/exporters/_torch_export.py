@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = ["DYNAMO_EXPORTER", "TORCHSCRIPT_EXPORTER", "TorchModel", "quiet"]
 
 import contextlib
-import copy
 import importlib.util
 import io
 import logging
@@ -56,20 +55,9 @@ class TorchModel:
         self._module = module
         self._export_module = module if export_module is None else export_module
         self._static_batch = static_batch  # an ExportedProgram traced without a dynamic batch
-        self.compute_dtype = _compute_dtype(module)
-
-    def float32_rebuild(self) -> TorchModel:
-        """A copy with every floating parameter and buffer in float32 (``Module.float()``)."""
-        module = copy.deepcopy(self._module).float()
-        export_module = module if self._export_module is self._module else copy.deepcopy(self._export_module).float()
-        return TorchModel(
-            module,
-            f"{self.description}, with its parameters in float32",
-            input_shape=self.input_shape,
-            export_module=export_module,
-            static_batch=self._static_batch,
-            notes=self.notes,
-        )
+        # The export runs the module on float32 inputs, so one with float16 parameters fails
+        # before any check; one trained with torch.autocast stores float32 parameters.
+        self.compute_dtype = "float32"
 
     def run(self, x: np.ndarray) -> np.ndarray:
         inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -117,12 +105,6 @@ class TorchModel:
         else:
             notes.append(f"torch.export-based exporter failed ({reason}); used the TorchScript exporter")
         return TORCHSCRIPT_EXPORTER, notes
-
-
-def _compute_dtype(module: torch.nn.Module) -> str:
-    """float16 or bfloat16 when a floating parameter or buffer is stored so, else float32."""
-    dtypes = {t.dtype for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()}
-    return next((name for name, dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)) if dtype in dtypes), "float32")
 
 
 def _export_with(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int, *, dynamo: bool) -> None:

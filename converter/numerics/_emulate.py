@@ -120,8 +120,7 @@ class _Emulator:
                 self._round_after(graph, node, value, stored, main)
 
     def _graph(self, graph: ir.Graph, is_main: bool) -> None:
-        # A list: widening a value re-registers it in the initializers, which an iteration would skip over.
-        for value in list(graph.initializers.values()):
+        for value in graph.initializers.values():
             stored = _dtype(value)
             if is_main and value.is_graph_input():
                 continue  # an input with a default value keeps the interface's type, like any input
